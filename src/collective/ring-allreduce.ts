@@ -1,0 +1,146 @@
+import type { RecvLink, SendLink } from '../transport/link.js';
+import { buildFrame, expectHeader, payloadOf, Phase, readHeader, type FrameHeader, type PhaseId } from '../transport/frame.js';
+import type { SegmentCodec } from './segment-codec.js';
+import { mod, segmentCount, chunkRange, segmentRange } from './chunks.js';
+
+export interface RingPosition {
+  readonly rank: number;
+  readonly size: number;
+  readonly generation: number;
+  /** Sequence number of this collective in the generation (frames carry it). */
+  readonly step: number;
+}
+
+export interface AllreduceOptions<T extends Float32Array | Float64Array> extends RingPosition {
+  readonly codec: SegmentCodec<T>;
+  readonly segmentElems: number;
+  readonly seed: number;
+  /** Error-feedback memory, same length as the vector (lossy codecs only). */
+  readonly residual?: Float32Array;
+}
+
+export interface RingLinks {
+  readonly toSuccessor: SendLink;
+  readonly fromPredecessor: RecvLink;
+}
+
+/**
+ * Ring allreduce (Patarasuk & Yuan): reduce-scatter then all-gather, in place.
+ *
+ * Reduce-scatter: in step s peer r sends chunk (r - s) and adds the incoming chunk (r - s - 1);
+ * after N-1 steps it owns the full sum of chunk (r + 1). All-gather: the owner fixes the final
+ * bytes of its chunk once and they are forwarded unchanged, so every peer ends bit-identical.
+ *
+ * Pipelining: each chunk travels as segments, and a segment is forwarded as soon as it has been
+ * added, so step s+1 of segment k overlaps step s of segment k+1 (Gloo's chunked ring does the same).
+ * Lossy codecs re-encode at every hop (requantize mode) and keep their error in `residual`.
+ */
+export async function ringAllreduce<T extends Float32Array | Float64Array>(
+  links: RingLinks,
+  buf: T,
+  o: AllreduceOptions<T>,
+): Promise<void> {
+  const { rank: r, size: n, codec } = o;
+  const d = buf.length;
+  if (n === 1) {
+    if (!codec.lossless) encodeOwnAndApply(buf, 0, d, 0, 0, o);
+    return;
+  }
+  const pending: Promise<void>[] = [];
+  const header = (phase: PhaseId, chunk: number, segment: number, count: number, origin: number): FrameHeader => ({
+    codec: codec.id,
+    phase,
+    dtype: codec.dtype,
+    generation: o.generation,
+    step: o.step,
+    chunk,
+    segment,
+    count,
+    origin,
+  });
+  const encodeSegment = (chunk: number, k: number, a: number, b: number): Uint8Array =>
+    codec.encode(buf.subarray(a, b) as T, {
+      seed: o.seed,
+      step: o.step,
+      rank: r,
+      chunk,
+      segment: k,
+      residual: o.residual?.subarray(a, b),
+    });
+  const from = `rank ${mod(r - 1, n)}`;
+
+  // Reduce-scatter. Step 0 sends our own chunk r whole; later steps forward as segments arrive.
+  {
+    const c = r;
+    const segs = segmentCount(chunkLength(d, n, c), o.segmentElems);
+    for (let k = 0; k < segs; k++) {
+      const [a, b] = segmentRange(d, n, c, k, o.segmentElems);
+      pending.push(links.toSuccessor.send(buildFrame(header(Phase.reduceScatter, c, k, b - a, r), encodeSegment(c, k, a, b))));
+    }
+  }
+  for (let s = 0; s < n - 1; s++) {
+    const c = mod(r - s - 1, n);
+    const segs = segmentCount(chunkLength(d, n, c), o.segmentElems);
+    for (let k = 0; k < segs; k++) {
+      const [a, b] = segmentRange(d, n, c, k, o.segmentElems);
+      const frame = await links.fromPredecessor.recv();
+      expectHeader(readHeader(frame), header(Phase.reduceScatter, c, k, b - a, mod(r - 1, n)), from);
+      codec.decodeInto(payloadOf(frame), buf.subarray(a, b) as T, 'add');
+      if (s < n - 2) {
+        pending.push(links.toSuccessor.send(buildFrame(header(Phase.reduceScatter, c, k, b - a, r), encodeSegment(c, k, a, b))));
+      }
+    }
+  }
+
+  // All-gather. We own chunk (r + 1): fix its bytes once, then pass every chunk on unchanged.
+  {
+    const c = mod(r + 1, n);
+    const segs = segmentCount(chunkLength(d, n, c), o.segmentElems);
+    for (let k = 0; k < segs; k++) {
+      const [a, b] = segmentRange(d, n, c, k, o.segmentElems);
+      const bytes = encodeSegment(c, k, a, b);
+      const frame = buildFrame(header(Phase.allGather, c, k, b - a, r), bytes);
+      // A lossy owner uses the decoded bytes, exactly as every receiver will.
+      if (!codec.lossless) codec.decodeInto(payloadOf(frame), buf.subarray(a, b) as T, 'set');
+      pending.push(links.toSuccessor.send(frame));
+    }
+  }
+  for (let s = 0; s < n - 1; s++) {
+    const c = mod(r - s, n);
+    const owner = mod(c - 1, n);
+    const segs = segmentCount(chunkLength(d, n, c), o.segmentElems);
+    for (let k = 0; k < segs; k++) {
+      const [a, b] = segmentRange(d, n, c, k, o.segmentElems);
+      const frame = await links.fromPredecessor.recv();
+      expectHeader(readHeader(frame), header(Phase.allGather, c, k, b - a, owner), from);
+      codec.decodeInto(payloadOf(frame), buf.subarray(a, b) as T, 'set');
+      if (s < n - 2) pending.push(links.toSuccessor.send(frame));
+    }
+  }
+  await Promise.all(pending);
+}
+
+function chunkLength(d: number, n: number, c: number): number {
+  const [a, b] = chunkRange(d, n, c);
+  return b - a;
+}
+
+/** A ring of one still applies a lossy codec, so N=1 trains on the same arithmetic as N>1. */
+function encodeOwnAndApply<T extends Float32Array | Float64Array>(
+  buf: T,
+  a: number,
+  b: number,
+  chunk: number,
+  k: number,
+  o: AllreduceOptions<T>,
+): void {
+  const bytes = o.codec.encode(buf.subarray(a, b) as T, {
+    seed: o.seed,
+    step: o.step,
+    rank: o.rank,
+    chunk,
+    segment: k,
+    residual: o.residual?.subarray(a, b),
+  });
+  o.codec.decodeInto(bytes, buf.subarray(a, b) as T, 'set');
+}

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { pack, unpack } from 'msgpackr';
+import { RingError } from '../errors.js';
+
+/**
+ * Control messages between neighbours (msgpack on the wire, zod-checked on arrival).
+ * Handshake: the listening side sends `challenge`; the dialler answers `hello` with an HMAC of
+ * the nonce (when a secret is set) and its own nonce; the listener answers `welcome` with an HMAC
+ * of that nonce, so both sides prove they know the secret without sending it.
+ */
+const Hex = z.string().regex(/^[0-9a-f]*$/).max(128);
+
+export const ChallengeMsg = z.object({ t: z.literal('challenge'), nonce: Hex, rank: z.number().int().nonnegative(), version: z.number().int() }).strict();
+export const HelloMsg = z
+  .object({
+    t: z.literal('hello'),
+    rank: z.number().int().nonnegative(),
+    size: z.number().int().positive(),
+    configHash: Hex,
+    generation: z.number().int().nonnegative(),
+    nonce: Hex,
+    mac: Hex,
+    version: z.number().int(),
+  })
+  .strict();
+export const WelcomeMsg = z.object({ t: z.literal('welcome'), mac: Hex }).strict();
+export const RefuseMsg = z.object({ t: z.literal('refuse'), code: z.string().max(40), reason: z.string().max(500) }).strict();
+
+export const ControlMsg = z.discriminatedUnion('t', [ChallengeMsg, HelloMsg, WelcomeMsg, RefuseMsg]);
+export type ControlMsg = z.infer<typeof ControlMsg>;
+
+export const PROTOCOL_VERSION = 1;
+
+export function encodeControl(msg: ControlMsg): Uint8Array {
+  return pack(msg);
+}
+
+/** Never trusts the bytes: msgpack errors and schema errors both become E_FRAME. */
+export function decodeControl(bytes: Uint8Array, from: string): ControlMsg {
+  let raw: unknown;
+  try {
+    raw = unpack(bytes);
+  } catch (e) {
+    throw new RingError('E_FRAME', `unreadable control message from ${from}: ${(e as Error).message}`);
+  }
+  const parsed = ControlMsg.safeParse(raw);
+  if (!parsed.success) {
+    throw new RingError('E_FRAME', `malformed control message from ${from}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
