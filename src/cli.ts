@@ -26,6 +26,7 @@ Commands:
   peer      run one peer of a ring described by ring.config.json (one per LAN host)
   eval      score a saved model on a labelled data file
   predict   write P(y=1) for every row of a data file, one per line
+  bench     allreduce benchmark (nccl-tests style table) with raw-TCP/MPI baselines ('bench --help')
   help      this text; 'ringtrain <command> --help' for a command
 
 Exit codes: 0 ok, 2 bad config/flags/data, 3 ring or network failure, 4 weights diverged or internal error.`,
@@ -77,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP[topic]}\n`);
     return 0;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if ((rest.includes('--help') || rest.includes('-h')) && command !== 'bench') {
     if (!HELP[command]) throw new RingError('E_USAGE', `unknown command '${command}'; try 'ringtrain help'`);
     process.stdout.write(`${HELP[command]}\n`);
     return 0;
@@ -91,6 +92,10 @@ async function main(argv: string[]): Promise<number> {
       return cmdEval(rest);
     case 'predict':
       return cmdPredict(rest);
+    case 'bench': {
+      const { runBenchCommand } = await import('./bench/cli.js');
+      return runBenchCommand(rest);
+    }
     default:
       throw new RingError('E_USAGE', `unknown command '${command}'; try 'ringtrain help'`);
   }

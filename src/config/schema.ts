@@ -50,6 +50,8 @@ export const CodecSection = z
     mode: z.enum(['requantize', 'allgather']).default('requantize'),
     /** QSGD levels s for stochastic / shared. */
     levels: z.number().int().min(1).max(255).default(1),
+    /** Keep each peer's quantization error and add it to its next gradient. Default: on for onebit only (the unbiased codecs do not need it). */
+    errorFeedback: z.boolean().optional(),
   })
   .strict();
 

@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { RingError } from '../errors.js';
 import { WsLink, CloseCodes } from '../transport/ws-link.js';
 import { decodeControl, encodeControl, PROTOCOL_VERSION, type ControlMsg } from '../config/messages.js';
-import { ringAllreduce } from '../collective/ring-allreduce.js';
+import { ringAllreduce, type AllreduceOptions, type RingLinks } from '../collective/ring-allreduce.js';
+import { allgatherReduce } from '../collective/allgather-reduce.js';
+import { sharedScaleAllreduce } from '../collective/shared-scale.js';
 import { f32Codec, f64Codec, type SegmentCodec } from '../collective/segment-codec.js';
 import type { Codec } from '../codec/codec.js';
 import { handshakeMac, macEquals, newNonce } from './handshake.js';
@@ -24,6 +26,10 @@ export interface RingPeerOptions {
   seed: number;
   /** Codec for Float32Array allreduces; Float64Array ones are always exact. */
   codec: Codec;
+  /** How a lossy codec crosses the ring: re-encode at every hop, or allgather encoded vectors. */
+  mode?: 'requantize' | 'allgather';
+  /** QSGD levels for the shared-scale codec. */
+  levels?: number;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -33,6 +39,12 @@ export interface PeerAddressLike {
 }
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** A ring of one never touches its links. */
+const NO_LINKS: RingLinks = {
+  toSuccessor: { send: () => Promise.reject(new RingError('E_INTERNAL', 'a ring of one has no successor')), bytesSent: 0 },
+  fromPredecessor: { recv: () => Promise.reject(new RingError('E_INTERNAL', 'a ring of one has no predecessor')), bytesReceived: 0 },
+};
 
 /**
  * One member of the ring: listens for its successor (data flows listener → dialer, so frames
@@ -237,16 +249,40 @@ export class RingPeer {
    * its error-feedback memory when the codec is lossy).
    */
   async allreduce(v: Float32Array | Float64Array, residual?: Float32Array): Promise<void> {
-    if (this.fatal) throw this.fatal;
-    const step = this.step++;
-    const links = this.size === 1 ? null : { toSuccessor: this.toSuccessor!, fromPredecessor: this.fromPredecessor! };
-    const base = { rank: this.rank, size: this.size, generation: this.generation, step, seed: this.opts.seed };
-    const dummy = { toSuccessor: null!, fromPredecessor: null! };
     if (v instanceof Float64Array) {
-      await ringAllreduce(links ?? dummy, v, { ...base, codec: f64Codec, segmentElems: this.opts.segmentBytes >> 3 });
-    } else {
-      await ringAllreduce(links ?? dummy, v, { ...base, codec: this.codecF32, segmentElems: this.opts.segmentBytes >> 2, residual });
+      await ringAllreduce(this.links(), v, { ...this.position(), codec: f64Codec, segmentElems: this.opts.segmentBytes >> 3 });
+      return;
     }
+    if (this.opts.codec.name === 'shared') {
+      const key = { seed: this.opts.seed, step: this.step };
+      await sharedScaleAllreduce(
+        {
+          rank: this.rank,
+          size: this.size,
+          allreduceF64: (x) => this.allreduce(x),
+          allreduceIntegers: (x) => ringAllreduce(this.links(), x, { ...this.position(), codec: this.codecF32, segmentElems: this.opts.segmentBytes >> 2 }),
+        },
+        v,
+        this.opts.levels ?? 1,
+        key,
+        residual,
+      );
+      return;
+    }
+    const o: AllreduceOptions<Float32Array> = { ...this.position(), codec: this.codecF32, segmentElems: this.opts.segmentBytes >> 2, residual };
+    if (this.opts.mode === 'allgather') await allgatherReduce(this.size === 1 ? null : this.links(), v, o);
+    else await ringAllreduce(this.links(), v, o);
+  }
+
+  /** Claims the next step number: every collective gets its own, on every peer alike. */
+  private position() {
+    if (this.fatal) throw this.fatal;
+    return { rank: this.rank, size: this.size, generation: this.generation, step: this.step++, seed: this.opts.seed };
+  }
+
+  private links(): RingLinks {
+    if (this.size === 1) return NO_LINKS;
+    return { toSuccessor: this.toSuccessor!, fromPredecessor: this.fromPredecessor! };
   }
 
   async close(): Promise<void> {

@@ -84,6 +84,8 @@ export async function runPeer(o: PeerRunOptions): Promise<PeerResult> {
     segmentBytes: config.ring.segmentBytes,
     seed: config.train.seed,
     codec,
+    mode: config.codec.mode,
+    levels: config.codec.levels,
     log: (event, fields) => o.emit({ t: 'log', rank, event, fields }),
   });
   try {
@@ -101,12 +103,15 @@ export async function runPeer(o: PeerRunOptions): Promise<PeerResult> {
 async function train(peer: RingPeer, shard: CsrDataset, test: CsrDataset | null, o: PeerRunOptions, t0: number): Promise<PeerResult> {
   const { config, rank, size } = o;
   let commMs = 0;
+  // Error-feedback memory for the gradient (lossy codecs): this peer's quantization error so far.
+  const feedback = config.codec.errorFeedback ?? config.codec.name === 'onebit';
+  const residual = feedback && !peer.opts.codec.lossless ? new Float32Array(shard.dim + 1) : undefined;
   const ctx: RingContext = {
     rank,
     size,
     allreduce: async (v) => {
       const a = performance.now();
-      await peer.allreduce(v);
+      await peer.allreduce(v, v instanceof Float32Array && v.length === residual?.length ? residual : undefined);
       commMs += performance.now() - a;
     },
   };

@@ -5,6 +5,7 @@ import type { CodecName } from '../../src/codec/codec.js';
 /** N real peers in this process, on loopback port 0, joined into a ring. */
 export async function startRing(n: number, over: Partial<RingPeerOptions> & { codecName?: CodecName } = {}): Promise<RingPeer[]> {
   const { codecName = 'dense', ...rest } = over;
+  const levels = rest.levels ?? 1;
   const peers = await Promise.all(
     Array.from({ length: n }, (_, rank) =>
       RingPeer.listen({
@@ -19,7 +20,7 @@ export async function startRing(n: number, over: Partial<RingPeerOptions> & { co
         maxFrameBytes: 64 * 1024 * 1024,
         segmentBytes: 256 * 1024,
         seed: 7,
-        codec: createCodec(codecName),
+        codec: createCodec(codecName, { levels }),
         ...rest,
       }),
     ),
