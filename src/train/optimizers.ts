@@ -17,7 +17,7 @@ export async function buildOptimizer(config: RingConfig, shard: CsrDataset, ctx:
   const t = config.train;
   let oc: OptimizerConfig;
   if (t.algo === 'sgd') {
-    oc = { kind: 'sgd', batch: t.batch, lr: t.lr, schedule: t.schedule, epochs: t.epochs, seed: t.seed, maxSteps: t.steps };
+    oc = { kind: 'sgd', batch: t.batch, lr: t.lr, schedule: t.schedule, t0: t.t0, epochs: t.epochs, seed: t.seed, maxSteps: t.steps };
   } else {
     oc = { kind: t.algo, ...(t.tol !== undefined ? { tol: t.tol } : {}), ...(t.steps !== undefined ? { maxIterations: t.steps } : {}) };
   }
