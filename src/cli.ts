@@ -44,6 +44,10 @@ Launch options:
   --json             print the summary as JSON on stdout (no progress line)
   --quiet            no progress line
   --timeout-ms MS    give up if the run takes longer
+  --checkpoint-dir DIR     write checkpoints there (atomic; two newest per rank kept)
+  --checkpoint-every K     checkpoint every K steps (default 0 = never; 50 when only --checkpoint-dir is given)
+  --resume                 continue from the newest checkpoint step that every rank has
+  --inject-kill RANK@STEP  fault injection: SIGKILL that rank's process right after STEP
 
 Config flags:
 ${configFlagHelp()}`,
@@ -59,6 +63,7 @@ Peer options:
   --listen HOST      address to bind (default: peers[R].host; use 0.0.0.0 for all interfaces)
   --summary FILE     write this peer's result as JSON
   --save-model FILE  save the trained model (rank 0 only)
+  --checkpoint-dir DIR, --checkpoint-every K, --resume   as for launch
 
 Config flags:
 ${configFlagHelp()}`,
@@ -125,6 +130,8 @@ async function cmdLaunch(args: string[]): Promise<number> {
     json: { type: 'boolean' },
     quiet: { type: 'boolean' },
     'timeout-ms': { type: 'string' },
+    ...CHECKPOINT_OPTIONS,
+    'inject-kill': { type: 'string' },
   });
   const peers = Number(v.peers ?? 4);
   if (!Number.isInteger(peers) || peers < 1 || peers > 64) throw new RingError('E_USAGE', `--peers must be an integer from 1 to 64, got '${String(v.peers)}'`);
@@ -143,10 +150,36 @@ async function cmdLaunch(args: string[]): Promise<number> {
     json: Boolean(v.json),
     quiet: Boolean(v.quiet),
     timeoutMs,
+    checkpoint: checkpointOptions(v),
+    injectKill: parseInjectKill(v['inject-kill'] as string | undefined),
   });
   process.stdout.write(v.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
   if (!summary.identical) throw new RingError('E_WEIGHTS_DIVERGED', 'peers finished with different weights');
   return 0;
+}
+
+const CHECKPOINT_OPTIONS = {
+  'checkpoint-dir': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  resume: { type: 'boolean' },
+} as const;
+
+function checkpointOptions(v: Record<string, unknown>): { dir: string; every: number; resume: boolean } | undefined {
+  const dir = v['checkpoint-dir'] as string | undefined;
+  if (!dir) {
+    if (v.resume || v['checkpoint-every'] !== undefined) throw new RingError('E_USAGE', '--resume and --checkpoint-every need --checkpoint-dir DIR');
+    return undefined;
+  }
+  const every = v['checkpoint-every'] === undefined ? 50 : Number(v['checkpoint-every']);
+  if (!Number.isInteger(every) || every < 0) throw new RingError('E_USAGE', `--checkpoint-every must be a non-negative integer, got '${String(v['checkpoint-every'])}'`);
+  return { dir, every, resume: Boolean(v.resume) };
+}
+
+function parseInjectKill(s: string | undefined): { rank: number; step: number } | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d+)@(\d+)$/.exec(s);
+  if (!m) throw new RingError('E_USAGE', `--inject-kill takes RANK@STEP (e.g. 2@30), got '${s}'`);
+  return { rank: Number(m[1]), step: Number(m[2]) };
 }
 
 /** A peer started by `launch`: config and addresses arrive over the IPC channel. */
@@ -177,6 +210,8 @@ function cmdPeerIpc(): Promise<number> {
           resolvePeers: () => new Promise((res) => (peersResolve = res)),
           emit: (e: PeerEvent) => send(e),
           saveModelPath: msg.saveModel,
+          checkpoint: msg.checkpoint,
+          injectKillAtStep: msg.injectKillAtStep,
         });
         await sendLast({ t: 'result', result });
       };
@@ -202,6 +237,7 @@ async function cmdPeer(args: string[]): Promise<number> {
     listen: { type: 'string' },
     summary: { type: 'string' },
     'save-model': { type: 'string' },
+    ...CHECKPOINT_OPTIONS,
   });
   if (!v.config) throw new RingError('E_USAGE', 'peer needs --config FILE (with a peers list); see --help');
   const rank = Number(v.rank);
@@ -220,6 +256,7 @@ async function cmdPeer(args: string[]): Promise<number> {
     resolvePeers: async () => peers,
     emit: (e) => line({ ...e, event: e.t === 'log' ? e.event : e.t }),
     saveModelPath: v['save-model'] as string | undefined,
+    checkpoint: checkpointOptions(v),
   });
   line({ t: 'result', rank, result });
   if (v.summary) writeJsonAtomic(v.summary as string, result);

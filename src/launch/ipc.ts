@@ -3,7 +3,15 @@ import { PeerAddress } from '../config/schema.js';
 
 /** Launcher → local peer process (over the fork IPC channel). */
 export const LauncherMsg = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('init'), rank: z.number().int().nonnegative(), size: z.number().int().positive(), config: z.record(z.string(), z.unknown()), saveModel: z.string().optional() }),
+  z.object({
+    t: z.literal('init'),
+    rank: z.number().int().nonnegative(),
+    size: z.number().int().positive(),
+    config: z.record(z.string(), z.unknown()),
+    saveModel: z.string().optional(),
+    checkpoint: z.object({ dir: z.string(), every: z.number().int().nonnegative(), resume: z.boolean() }).optional(),
+    injectKillAtStep: z.number().int().positive().optional(),
+  }),
   z.object({ t: z.literal('peers'), peers: z.array(PeerAddress) }),
 ]);
 export type LauncherMsg = z.infer<typeof LauncherMsg>;

@@ -19,6 +19,9 @@ export interface LaunchOptions {
   quiet: boolean;
   /** Give up when the whole run has not finished by then (0 = never). */
   timeoutMs?: number;
+  checkpoint?: { dir: string; every: number; resume: boolean };
+  /** Fault injection: SIGKILL this rank's process right after this step. */
+  injectKill?: { rank: number; step: number };
 }
 
 export interface RingSummary {
@@ -67,7 +70,6 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
   let failure: RingError | null = null;
   let settle!: (e: RingError | null) => void;
   const finished = new Promise<RingError | null>((res) => (settle = res));
-  let loadedInfo: Extract<PeerEvent, { t: 'loaded' }> | null = null;
 
   const fail = (e: RingError) => {
     if (failure) return;
@@ -92,9 +94,6 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
     child.on('message', (m: unknown) => {
       const msg = m as { t?: string } & Record<string, unknown>;
       switch (msg.t) {
-        case 'loaded':
-          if (rank === 0) loadedInfo = msg as unknown as Extract<PeerEvent, { t: 'loaded' }>;
-          break;
         case 'listening':
           p.port = msg.port as number;
           if (procs.length === o.peers && procs.every((q) => q.port !== undefined)) {
@@ -123,7 +122,15 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
         fail(new RingError('E_PEER_LOST', `rank ${rank} exited (${signal ?? `code ${code}`}) before finishing${tail ? `:\n${tail}` : ''}`, { rank }));
       }
     });
-    send(p, { t: 'init', rank, size: o.peers, config: o.config as unknown as Record<string, unknown>, saveModel: rank === 0 ? o.saveModel : undefined });
+    send(p, {
+      t: 'init',
+      rank,
+      size: o.peers,
+      config: o.config as unknown as Record<string, unknown>,
+      saveModel: rank === 0 ? o.saveModel : undefined,
+      checkpoint: o.checkpoint,
+      injectKillAtStep: o.injectKill?.rank === rank ? o.injectKill.step : undefined,
+    });
   }
 
   let timer: NodeJS.Timeout | undefined;
@@ -138,7 +145,6 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
 
   const results = procs.map((p) => p.result!);
   const r0 = results[0];
-  const info = loadedInfo as Extract<PeerEvent, { t: 'loaded' }> | null;
   const summary: RingSummary = {
     peers: o.peers,
     steps: r0.steps,
@@ -162,7 +168,6 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
     secondsTotal: (Date.now() - t0) / 1000,
     stopReason: r0.stopReason,
   };
-  void info;
   if (o.summaryPath) writeJsonAtomic(o.summaryPath, summary);
   return summary;
 }

@@ -274,6 +274,16 @@ export class RingPeer {
     else await ringAllreduce(this.links(), v, o);
   }
 
+  /** The collective counter: checkpoints record it so a resumed ring replays the same frames and PRNG keys. */
+  get collectiveStep(): number {
+    return this.step;
+  }
+
+  /** Every peer must restore the same value at the same point (after the resume agreement). */
+  restoreCollectiveStep(step: number): void {
+    this.step = step;
+  }
+
   /** Claims the next step number: every collective gets its own, on every peer alike. */
   private position() {
     if (this.fatal) throw this.fatal;

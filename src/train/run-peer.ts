@@ -12,6 +12,8 @@ import type { RingContext, StepReport } from '../optim/types.js';
 import { buildOptimizer } from './optimizers.js';
 import { loadTrainTest } from './datasets.js';
 import { checkDigests } from './digest-check.js';
+import { configHash as hashOfConfig } from '../config/load.js';
+import { loadCheckpoint, saveCheckpoint, validSteps } from './checkpoint.js';
 
 /** What a peer tells whoever started it (the launcher over IPC, or stdout as JSON lines). */
 export type PeerEvent =
@@ -60,6 +62,9 @@ export interface PeerRunOptions {
   resolvePeers: (port: number) => Promise<PeerAddressLike[]>;
   emit: (e: PeerEvent) => void;
   saveModelPath?: string;
+  checkpoint?: { dir: string; every: number; resume: boolean };
+  /** Fault injection (tests, demos): SIGKILL this process right after this step. */
+  injectKillAtStep?: number;
 }
 
 /** One peer from start to finish: load its shard, join the ring, train, evaluate, report. */
@@ -117,6 +122,8 @@ async function train(peer: RingPeer, shard: CsrDataset, test: CsrDataset | null,
   };
   const built = await buildOptimizer(config, shard, ctx);
   const opt = built.optimizer;
+  const ck = o.checkpoint;
+  if (ck?.resume) await resumeFromCheckpoint(peer, ctx, opt, residual, ck.dir, hashOfConfig(config), o);
   const tTrain = performance.now();
   const commAtStart = commMs;
   let rows = 0;
@@ -129,6 +136,20 @@ async function train(peer: RingPeer, shard: CsrDataset, test: CsrDataset | null,
     rows += rep.rows;
     const k = config.ring.digestEvery;
     if (k > 0 && rep.step % k === 0) await checkDigests(opt.materialize(), ctx, rep.step);
+    if (o.injectKillAtStep === rep.step) process.kill(process.pid, 'SIGKILL');
+    if (ck && ck.every > 0 && rep.step % ck.every === 0) {
+      await saveCheckpoint(ck.dir, {
+        version: 1,
+        configHash: hashOfConfig(config),
+        rank,
+        size,
+        step: rep.step,
+        ringStep: peer.collectiveStep,
+        optimizer: opt.exportState(),
+        residual: residual ?? new Float32Array(0),
+        weightsDigest: weightsDigest(opt.materialize()),
+      });
+    }
     const now = performance.now();
     if (rank === 0 && (now - lastReport > 200 || opt.converged)) {
       lastReport = now;
@@ -180,4 +201,44 @@ async function train(peer: RingPeer, shard: CsrDataset, test: CsrDataset | null,
     rowsPerSec: rows / trainSeconds,
     stopReason: opt.stopReason ?? null,
   };
+}
+
+/**
+ * Every rank offers its (up to two) newest valid checkpoint steps in one exact allreduce; the
+ * ring resumes from the newest step that all ranks have, so a crash between two ranks' writes
+ * never mixes steps. The restored weights are checked against the digest stored with them.
+ */
+async function resumeFromCheckpoint(
+  peer: RingPeer,
+  ctx: RingContext,
+  opt: { importState(s: import('../optim/types.js').OptimizerState): void; materialize(): Float64Array },
+  residual: Float32Array | undefined,
+  dir: string,
+  hash: string,
+  o: PeerRunOptions,
+): Promise<void> {
+  const SLOTS = 2;
+  const mine = validSteps(dir, ctx.rank).slice(0, SLOTS);
+  const offer = new Float64Array(ctx.size * SLOTS);
+  mine.forEach((s, i) => (offer[ctx.rank * SLOTS + i] = s + 1));
+  await ctx.allreduce(offer);
+  const sets = Array.from({ length: ctx.size }, (_, r) => new Set(Array.from(offer.subarray(r * SLOTS, (r + 1) * SLOTS)).filter((x) => x > 0).map((x) => x - 1)));
+  const common = [...sets[0]].filter((s) => sets.every((set) => set.has(s))).sort((a, b) => b - a);
+  if (common.length === 0) {
+    const have = sets.map((set, r) => `rank ${r}: ${set.size ? [...set].join(',') : 'none'}`).join('; ');
+    throw new RingError('E_CHECKPOINT', `--resume: no checkpoint step that all ${ctx.size} ranks have in ${dir} (${have}); start without --resume`);
+  }
+  const step = common[0];
+  const c = loadCheckpoint(dir, ctx.rank, step);
+  if (c.configHash !== hash || c.size !== ctx.size || c.rank !== ctx.rank) {
+    throw new RingError('E_CHECKPOINT', `checkpoint ${dir} (step ${step}) was written by another config or ring size; resume with the same config, flags and --peers`);
+  }
+  opt.importState(c.optimizer as import('../optim/types.js').OptimizerState);
+  if (residual) {
+    if (c.residual.length !== residual.length) throw new RingError('E_CHECKPOINT', 'checkpoint residual has the wrong length');
+    residual.set(c.residual);
+  }
+  if (weightsDigest(opt.materialize()) !== c.weightsDigest) throw new RingError('E_CHECKPOINT', `restored weights at step ${step} do not match the checkpoint digest`);
+  peer.restoreCollectiveStep(c.ringStep);
+  o.emit({ t: 'log', rank: ctx.rank, event: 'resumed', fields: { step, dir } });
 }

@@ -1,0 +1,280 @@
+/**
+ * Stochastic quantization, QSGD (Alistarh et al. 2017) with s levels:
+ *   Q(v)_i = ||v||₂ · sgn(v_i) · ξ_i / s,  ξ_i ∈ {l, l+1}, l = ⌊s|v_i|/||v||⌋,
+ *   P(ξ_i = l+1) = s|v_i|/||v|| - l,  so E[Q(v)] = v.
+ * The coin flips come from prng.ts keyed by (seed, step, rank, chunk, segment), so a re-encode is
+ * reproducible and no two peers or steps share flips.
+ *
+ * The norm is sent as an f32 rounded *up* (never below the f64 norm), and the level probabilities
+ * are computed against that same f32, so the decoded values are unbiased (to within the 2^-32
+ * grid of the coin) and no level can exceed s. Decoded magnitude for level l:
+ * fround(norm · l / s), identical on every peer. One PRNG draw per position.
+ *
+ * Frame (little-endian), n = out.length:
+ *   byte 0      form: 0 = packed, 1 = sparse
+ *   byte 1      zero (reserved)
+ *   bytes 2..3  s (u16, 1..65535); the decoder reads s from here, so any peer can decode any s
+ *   bytes 4..7  scale N (f32, finite, ≥ 0): the norm, or α·norm with error feedback
+ *   packed:  n codes of bp = 1 + bitsFor(s) bits, code = level << 1 | negative, LSB first
+ *                                                          → 8 + ceil(n·bp/8) bytes
+ *   sparse:  bytes 8..11 count k (u32) of nonzero levels; k LEB128 position gaps (as in sparse.ts);
+ *            then k codes of bs = 1 + bitsFor(s - 1) bits, code = (level - 1) << 1 | negative
+ *                                                          → 12 + Σ varint + ceil(k·bs/8) bytes
+ * The encoder sends the smaller form. With s = 1 most levels are 0 (E[#nonzero] ≤ √n), so the
+ * sparse form is usually far smaller: ~1 bit + a varint per nonzero instead of 2 bits per value.
+ *
+ * Error feedback: with ctx.residual the codec quantizes u = values + residual, sends α·Q(u)
+ * (α < 1, see encode: plain Q would make the residual diverge) and stores residual = u - decoded.
+ * QSGD is unbiased on its own and normally runs without feedback; feedback trades that
+ * unbiasedness for a bounded accumulated error.
+ *
+ * The decoder rejects: unknown form, s = 0, a non-finite or negative norm, a level > s, a
+ * zero level with the sign bit set, non-zero padding bits, and any length other than exact.
+ */
+import { CodecIds, type Codec, type EncodeContext } from './codec.js';
+import {
+  Scratch,
+  VarintReader,
+  bitsFor,
+  codecError,
+  dataView,
+  encodeInput,
+  packFields,
+  packedBytes,
+  unpackFields,
+  usageError,
+  varintSize,
+  writeVarint,
+} from './bytes.js';
+import { Prng, PrngStream } from './prng.js';
+
+export const STOCHASTIC_FORM_PACKED = 0;
+export const STOCHASTIC_FORM_SPARSE = 1;
+export const MAX_STOCHASTIC_LEVELS = 0xffff;
+const PACKED_HEADER = 8;
+const SPARSE_HEADER = 12;
+const TWO_POW_32 = 4294967296;
+
+export class StochasticCodec implements Codec {
+  readonly name = 'stochastic' as const;
+  readonly id = CodecIds.stochastic;
+  readonly lossless = false;
+  readonly levels: number;
+  private readonly scratch = new Scratch();
+
+  constructor(levels = 1) {
+    if (!Number.isInteger(levels) || levels < 1 || levels > MAX_STOCHASTIC_LEVELS) {
+      throw usageError(`stochastic codec: levels must be an integer in 1..${MAX_STOCHASTIC_LEVELS}, got ${levels}`);
+    }
+    this.levels = levels;
+  }
+
+  encode(values: Float32Array, ctx: EncodeContext): Uint8Array {
+    const n = values.length;
+    const s = this.levels;
+    const res = ctx.residual;
+    if (res !== undefined && res.length !== n) {
+      throw usageError(`stochastic encode: residual has ${res.length} values, segment has ${n}`);
+    }
+
+    const u = encodeInput(values, res, this.scratch);
+
+    // Pass 1: the norm of u, in f64.
+    let sumSq = 0;
+    for (let i = 0; i < n; i++) sumSq += u[i] * u[i];
+    const norm = roundUpToF32(Math.sqrt(sumSq));
+    if (!Number.isFinite(norm)) {
+      throw codecError(`stochastic encode: the norm of the segment is ${Math.sqrt(sumSq)}, beyond float32; only finite values can be sent`);
+    }
+
+    // Pass 2: levels (as packed codes), the sizes of both forms, and the variance of Q(u).
+    // One draw per position, so a value's coin does not depend on the other values; the coin
+    // is compared without a branch (a random branch per value mispredicts half the time).
+    const codes = this.scratch.u32(n);
+    let count = 0;
+    let gapBytes = 0;
+    let prev = -1;
+    let variance = 0; // E||Q(u) - u||² / (norm/s)² = Σ p(1 - p)
+    if (norm > 0) {
+      const draws = this.scratch.u32b(n);
+      Prng.fromKey(ctx, PrngStream.stochastic).fillUint32(draws);
+      for (let i = 0; i < n; i++) {
+        const x = u[i];
+        // |x| ≤ norm, so a ≤ s; the clamp below only guards against f64 rounding.
+        const a = (Math.abs(x) / norm) * s;
+        const floor = Math.floor(a);
+        const p = a - floor;
+        variance += p * (1 - p);
+        let level = floor + +(draws[i] < p * TWO_POW_32); // P(round up) = p to within 2^-32
+        if (level > s) level = s;
+        codes[i] = (level << 1) | (+(x < 0) & +(level > 0));
+        if (level !== 0) {
+          gapBytes += varintSize(i - prev - 1);
+          prev = i;
+          count++;
+        }
+      }
+    } else {
+      codes.fill(0);
+    }
+
+    // The norm field scales every decoded value. Plain QSGD sends the norm itself (unbiased).
+    // With error feedback it sends α·norm, α = ||u||² / (||u||² + E||Q(u) - u||²): the scalar that
+    // minimizes the expected error, which makes α·Q a contraction. Unscaled, Q's variance exceeds
+    // ||u||² whenever s² < n and the residual grows without bound.
+    let sent = norm;
+    if (res !== undefined && sumSq > 0) {
+      const varianceAbs = variance * (norm / s) ** 2;
+      sent = Math.fround((norm * sumSq) / (sumSq + varianceAbs));
+      const value = codeValues(sent, s);
+      for (let i = 0; i < n; i++) res[i] = u[i] - value[codes[i]];
+    }
+
+    const bp = 1 + bitsFor(s);
+    const bs = 1 + bitsFor(s - 1);
+    const packedSize = PACKED_HEADER + packedBytes(n, bp);
+    const sparseSize = SPARSE_HEADER + gapBytes + packedBytes(count, bs);
+    const sparse = sparseSize < packedSize;
+    const bytes = new Uint8Array(sparse ? sparseSize : packedSize);
+    const dv = dataView(bytes);
+    bytes[0] = sparse ? STOCHASTIC_FORM_SPARSE : STOCHASTIC_FORM_PACKED;
+    dv.setUint16(2, s, true);
+    dv.setFloat32(4, sent, true);
+
+    if (!sparse) {
+      packFields(codes, bp, bytes, PACKED_HEADER);
+      return bytes;
+    }
+    dv.setUint32(8, count, true);
+    let pos = SPARSE_HEADER;
+    const nonzero = this.scratch.u32b(count); // the draws are used up; reuse their slot
+    let j = 0;
+    prev = -1;
+    for (let i = 0; i < n; i++) {
+      const c = codes[i];
+      if (c !== 0) {
+        pos = writeVarint(bytes, pos, i - prev - 1);
+        prev = i;
+        nonzero[j++] = c - 2; // (level - 1) << 1 | negative
+      }
+    }
+    packFields(nonzero, bs, bytes, pos);
+    return bytes;
+  }
+
+  /** Checks the whole frame before writing, so on E_CODEC out is unchanged. */
+  decodeInto(bytes: Uint8Array, out: Float32Array, mode: 'set' | 'add'): void {
+    const n = out.length;
+    if (bytes.length < PACKED_HEADER) {
+      throw codecError(`stochastic frame: ${bytes.length} bytes is shorter than its header`);
+    }
+    const dv = dataView(bytes);
+    const form = bytes[0];
+    if (bytes[1] !== 0) throw codecError('stochastic frame: reserved header byte is not zero');
+    const s = dv.getUint16(2, true);
+    if (s === 0) throw codecError('stochastic frame: levels s = 0');
+    const norm = dv.getFloat32(4, true);
+    if (!(norm >= 0) || !Number.isFinite(norm)) {
+      throw codecError(`stochastic frame: norm must be finite and >= 0, got ${norm}`);
+    }
+    // codes[i] = level << 1 | negative for every value (0 = zero), checked before out is touched.
+    const codes = this.scratch.u32(n);
+    if (form === STOCHASTIC_FORM_PACKED) {
+      readPacked(bytes, s, codes);
+    } else if (form === STOCHASTIC_FORM_SPARSE) {
+      readSparse(bytes, s, codes, this.scratch);
+    } else {
+      throw codecError(`stochastic frame: unknown form ${form}`);
+    }
+
+    // A lookup per code: signs are random, so `negative ? -m : m` would mispredict.
+    const value = codeValues(norm, s);
+    if (mode === 'set') {
+      for (let i = 0; i < n; i++) out[i] = value[codes[i]];
+    } else {
+      for (let i = 0; i < n; i++) out[i] += value[codes[i]];
+    }
+  }
+}
+
+function readPacked(bytes: Uint8Array, s: number, codes: Uint32Array): void {
+  const n = codes.length;
+  const bp = 1 + bitsFor(s);
+  const expected = PACKED_HEADER + packedBytes(n, bp);
+  if (bytes.length !== expected) {
+    throw codecError(`stochastic frame: ${bytes.length} bytes, expected ${expected} for ${n} values at s = ${s}`);
+  }
+  if (unpackFields(bytes, PACKED_HEADER, bp, codes) !== 0) {
+    throw codecError('stochastic frame: padding bits after the last code are not zero');
+  }
+  const maxCode = (s << 1) | 1;
+  for (let i = 0; i < n; i++) {
+    const c = codes[i];
+    if (c > maxCode) throw codecError(`stochastic frame: level ${c >>> 1} at position ${i} exceeds s = ${s}`);
+    if (c === 1) throw codecError(`stochastic frame: zero level with a sign at position ${i}`);
+  }
+}
+
+function readSparse(bytes: Uint8Array, s: number, codes: Uint32Array, scratch: Scratch): void {
+  const n = codes.length;
+  if (bytes.length < SPARSE_HEADER) {
+    throw codecError(`stochastic frame: ${bytes.length} bytes is shorter than its sparse header`);
+  }
+  const count = dataView(bytes).getUint32(8, true);
+  if (count > n) throw codecError(`stochastic frame: count ${count} exceeds the segment length ${n}`);
+  const bs = 1 + bitsFor(s - 1);
+  // Each gap takes ≥ 1 byte; this bounds the varint loop before it starts.
+  if (bytes.length < SPARSE_HEADER + count + packedBytes(count, bs)) {
+    throw codecError(`stochastic frame: ${bytes.length} bytes cannot hold ${count} positions and levels`);
+  }
+  // Pass 1 checks the positions and finds where the codes start; pass 2 pairs them up.
+  let reader = new VarintReader(bytes, SPARSE_HEADER, bytes.length, 'stochastic frame');
+  let prev = -1;
+  for (let j = 0; j < count; j++) {
+    const i = prev + 1 + reader.next(0xffffffff, 5);
+    if (i >= n) throw codecError(`stochastic frame: position ${i} is outside the segment of ${n} values`);
+    prev = i;
+  }
+  const expected = reader.pos + packedBytes(count, bs);
+  if (bytes.length !== expected) {
+    throw codecError(`stochastic frame: ${bytes.length} bytes, expected ${expected} for ${count} nonzero levels`);
+  }
+  const nonzero = scratch.u32b(count);
+  if (unpackFields(bytes, reader.pos, bs, nonzero) !== 0) {
+    throw codecError('stochastic frame: padding bits after the last code are not zero');
+  }
+  const maxCode = ((s - 1) << 1) | 1;
+  for (let j = 0; j < count; j++) {
+    if (nonzero[j] > maxCode) throw codecError(`stochastic frame: level ${(nonzero[j] >>> 1) + 1} exceeds s = ${s}`);
+  }
+  codes.fill(0);
+  reader = new VarintReader(bytes, SPARSE_HEADER, bytes.length, 'stochastic frame');
+  prev = -1;
+  for (let j = 0; j < count; j++) {
+    const i = prev + 1 + reader.next(0xffffffff, 5);
+    codes[i] = nonzero[j] + 2;
+    prev = i;
+  }
+}
+
+/**
+ * The decoded value of every packed code (level << 1 | negative): ±fround(norm · level / s).
+ * The one formula the encoder (for residuals) and every decoder share.
+ */
+export function codeValues(norm: number, s: number): Float32Array {
+  const value = new Float32Array(2 * s + 2);
+  for (let l = 1; l <= s; l++) {
+    value[2 * l] = (norm * l) / s;
+    value[2 * l + 1] = -value[2 * l];
+  }
+  return value;
+}
+
+/** The smallest f32 ≥ x (x ≥ 0). */
+function roundUpToF32(x: number): number {
+  const f = Math.fround(x);
+  if (f >= x || !Number.isFinite(f)) return f;
+  const bits = new Uint32Array(new Float32Array([f]).buffer);
+  bits[0] += 1; // next f32 up, for positive f
+  return new Float32Array(bits.buffer)[0];
+}

@@ -1,0 +1,108 @@
+/**
+ * Test helpers for the codec suite. The random source here (mulberry32) is deliberately not the
+ * codecs' own PRNG, so test data never shares a stream with the code under test.
+ */
+import { expect } from 'vitest';
+import { RingError } from '../../src/errors.js';
+import type { EncodeContext } from '../../src/codec/codec.js';
+
+export type Rng = () => number;
+
+/** mulberry32: uniform [0, 1). */
+export function rng(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function gaussian(r: Rng): number {
+  const u = 1 - r();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
+}
+
+export function gaussianVector(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = gaussian(r) * scale;
+  return v;
+}
+
+/** Each position nonzero with probability `density`, value gaussian. */
+export function sparseVector(n: number, density: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) if (r() < density) v[i] = gaussian(r) || 1;
+  return v;
+}
+
+/** Integer-valued, |v| ≤ maxAbs, with a given share of zeros. */
+export function intVector(n: number, maxAbs: number, seed: number, zeroShare = 0): Float32Array {
+  const r = rng(seed);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    if (r() < zeroShare) continue;
+    v[i] = Math.round((r() * 2 - 1) * maxAbs) + 0;
+  }
+  return v;
+}
+
+/** Vectors every codec must handle: lengths 0, 1, 7, 8, 9, 1000 and the special shapes. */
+export function edgeVectors(): Array<[string, Float32Array]> {
+  const out: Array<[string, Float32Array]> = [];
+  for (const n of [0, 1, 7, 8, 9, 1000]) {
+    out.push([`gaussian n=${n}`, gaussianVector(n, 100 + n)]);
+    out.push([`zeros n=${n}`, new Float32Array(n)]);
+    out.push([`negative zeros n=${n}`, new Float32Array(n).fill(-0)]);
+    out.push([`all negative n=${n}`, gaussianVector(n, 200 + n).map((x) => -Math.abs(x) - 0.5)]);
+    out.push([`all positive n=${n}`, gaussianVector(n, 300 + n).map((x) => Math.abs(x) + 0.5)]);
+  }
+  const mixed = new Float32Array([0, -0, 1e-45, -1e-45, 3.4028234663852886e38, -3.4028234663852886e38, 1, -1, 0.1]);
+  out.push(['mixed specials', mixed]);
+  return out;
+}
+
+export function ctxFor(seed: number, residual?: Float32Array, step = 0): EncodeContext {
+  return { seed, step, rank: 1, chunk: 2, segment: 3, residual };
+}
+
+/** Bit-for-bit equality of two Float32Arrays (tells -0 from +0). */
+export function expectSameBits(actual: Float32Array, expected: Float32Array): void {
+  expect(actual.length).toBe(expected.length);
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
+  const b = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) {
+      expect.fail(`bits differ at index ${i}: ${actual[i]} vs ${expected[i]}`);
+    }
+  }
+}
+
+export function expectCodecError(fn: () => unknown, messagePart?: string | RegExp): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, 'expected a RingError E_CODEC').toBeInstanceOf(RingError);
+  expect((caught as RingError).code).toBe('E_CODEC');
+  if (messagePart !== undefined) expect((caught as RingError).message).toMatch(messagePart);
+}
+
+/** A copy of bytes at an odd byteOffset, as a socket Buffer may be. */
+export function unaligned(bytes: Uint8Array): Uint8Array {
+  const host = new Uint8Array(bytes.length + 3);
+  host.set(bytes, 1);
+  return host.subarray(1, 1 + bytes.length);
+}
+
+/** Independent LEB128 size: ⌈bits/7⌉, at least 1. */
+export function refVarintSize(x: number): number {
+  let bits = 0;
+  while (x >= 2 ** bits) bits++;
+  return Math.max(1, Math.ceil(bits / 7));
+}
