@@ -41,9 +41,12 @@ export class CsrBuilder {
   }
 
   endRow(label01: 0 | 1): void {
-    if (this.rowCount + 1 >= this.indptr.length) {
-      this.indptr = grow(this.indptr, this.indptr.length * 2) as Uint32Array;
-      this.labels = grow(this.labels, this.labels.length * 2) as Uint8Array;
+    // Keep labels.length === indptr.length - 1: growing both by "length * 2" let them drift apart
+    // and labels past the end were silently dropped (typed-array writes out of range are no-ops).
+    if (this.rowCount >= this.labels.length) {
+      const rowsCap = this.labels.length * 2;
+      this.indptr = grow(this.indptr, rowsCap + 1) as Uint32Array;
+      this.labels = grow(this.labels, rowsCap) as Uint8Array;
     }
     this.labels[this.rowCount] = label01;
     this.rowCount++;

@@ -3,6 +3,8 @@ import type { DataSection } from '../config/schema.js';
 import type { CsrDataset } from '../data/csr.js';
 import { loadDataset } from '../data/index.js';
 import { loadSpamAssassin } from '../data/spam.js';
+import { agreeDim, withDim } from '../data/shard.js';
+import { CsrBuilder } from '../data/csr.js';
 
 export interface TrainTest {
   train: CsrDataset;
@@ -22,7 +24,19 @@ export async function loadTrainTest(data: z.infer<typeof DataSection>): Promise<
     return { train: spam.train, test: spam.test, source: 'spam-assassin (built in)' };
   }
   const spec = { format: data.format, hashBits: data.hashBits };
-  const train = await loadDataset({ path: data.train, dim: data.dim, ...spec });
-  const test = data.test ? await loadDataset({ path: data.test, dim: train.dim, ...spec }) : null;
+  const raw = await loadDataset({ path: data.train, ...spec });
+  const train = withDim(raw, agreeDim(data.dim, raw));
+  const test = data.test ? fitDim(await loadDataset({ path: data.test, ...spec }), train.dim) : null;
   return { train, test, source: data.train };
+}
+
+/** A test set in the training dimension: features the model never saw carry no weight, so drop them. */
+function fitDim(ds: CsrDataset, dim: number): CsrDataset {
+  if (ds.dim <= dim) return withDim(ds, dim);
+  const b = new CsrBuilder();
+  for (let i = 0; i < ds.rows; i++) {
+    for (let p = ds.indptr[i]; p < ds.indptr[i + 1]; p++) if (ds.indices[p] < dim) b.push(ds.indices[p], ds.values[p]);
+    b.endRow(ds.labels[i] as 0 | 1);
+  }
+  return b.build(dim);
 }
