@@ -26,6 +26,7 @@ Commands:
   peer      run one peer of a ring described by ring.config.json (one per LAN host)
   eval      score a saved model on a labelled data file
   predict   write P(y=1) for every row of a data file, one per line
+  doctor    preflight checks for a LAN ring: neighbours reachable, ports, secret, config hash ('doctor --help')
   bench     allreduce benchmark (nccl-tests style table) with raw-TCP/MPI baselines ('bench --help')
   help      this text; 'ringtrain <command> --help' for a command
 
@@ -83,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP[topic]}\n`);
     return 0;
   }
-  if ((rest.includes('--help') || rest.includes('-h')) && command !== 'bench') {
+  if ((rest.includes('--help') || rest.includes('-h')) && command !== 'bench' && command !== 'doctor') {
     if (!HELP[command]) throw new RingError('E_USAGE', `unknown command '${command}'; try 'ringtrain help'`);
     process.stdout.write(`${HELP[command]}\n`);
     return 0;
@@ -97,6 +98,10 @@ async function main(argv: string[]): Promise<number> {
       return cmdEval(rest);
     case 'predict':
       return cmdPredict(rest);
+    case 'doctor': {
+      const { runDoctorCommand } = await import('./doctor/cli.js');
+      return runDoctorCommand(rest);
+    }
     case 'bench': {
       const { runBenchCommand } = await import('./bench/cli.js');
       return runBenchCommand(rest);

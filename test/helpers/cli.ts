@@ -12,9 +12,10 @@ export interface CliRun {
 const CLI = resolve(REPO_ROOT, 'src', 'cli.ts');
 
 /** Runs `ringtrain <args>` as a real process (node + tsx loader), as a user would. */
-export function runCli(args: string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliRun> {
+export function runCli(args: string[], opts: { timeoutMs?: number; cwd?: string; env?: Record<string, string>; onSpawn?: (pid: number) => void } = {}): Promise<CliRun> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: opts.cwd ?? REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: opts.cwd ?? REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    if (child.pid) opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
