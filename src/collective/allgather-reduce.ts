@@ -1,5 +1,5 @@
 import { buildFrame, expectHeader, payloadOf, Phase, readHeader, type FrameHeader } from '../transport/frame.js';
-import { mod, segmentCount } from './chunks.js';
+import { mod, segmentCount, trackSend } from './chunks.js';
 import type { AllreduceOptions, RingLinks } from './ring-allreduce.js';
 
 /**
@@ -34,7 +34,7 @@ export async function allgatherReduce(links: RingLinks | null, buf: Float32Array
     const bytes = codec.encode(buf.subarray(a, b), { seed: o.seed, step: o.step, rank: r, chunk: 0, segment: k, residual: o.residual?.subarray(a, b) });
     const frame = buildFrame(header(k, b - a, r), bytes);
     encoded[r][k] = payloadOf(frame);
-    if (links && n > 1) pending.push(links.toSuccessor.send(frame));
+    if (links && n > 1) trackSend(pending, links.toSuccessor.send(frame));
   }
   if (links && n > 1) {
     const from = `rank ${mod(r - 1, n)}`;
@@ -45,7 +45,7 @@ export async function allgatherReduce(links: RingLinks | null, buf: Float32Array
         const frame = await links.fromPredecessor.recv();
         expectHeader(readHeader(frame), header(k, b - a, origin), from);
         encoded[origin][k] = payloadOf(frame);
-        if (s < n - 2) pending.push(links.toSuccessor.send(frame));
+        if (s < n - 2) trackSend(pending, links.toSuccessor.send(frame));
       }
     }
   }

@@ -24,3 +24,13 @@ export function segmentRange(d: number, n: number, c: number, k: number, segment
 export function mod(a: number, n: number): number {
   return ((a % n) + n) % n;
 }
+
+/**
+ * Remembers an in-flight send. A collective that fails half-way (a neighbour died) returns
+ * before awaiting its sends; marking each as handled keeps their rejections from surfacing as
+ * unhandled, while `await Promise.all(list)` on the normal path still reports a failed send.
+ */
+export function trackSend(list: Promise<void>[], p: Promise<void>): void {
+  p.catch(() => undefined);
+  list.push(p);
+}

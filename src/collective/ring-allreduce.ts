@@ -1,7 +1,7 @@
 import type { RecvLink, SendLink } from '../transport/link.js';
-import { buildFrame, expectHeader, payloadOf, Phase, readHeader, type FrameHeader, type PhaseId } from '../transport/frame.js';
+import { buildFrame, canRecvWith, canSendFrame, expectHeader, payloadOf, Phase, readHeader, type FrameHeader, type PhaseId } from '../transport/frame.js';
 import type { SegmentCodec } from './segment-codec.js';
-import { mod, segmentCount, chunkRange, segmentRange } from './chunks.js';
+import { mod, segmentCount, chunkRange, segmentRange, trackSend } from './chunks.js';
 
 export interface RingPosition {
   readonly rank: number;
@@ -46,6 +46,8 @@ export async function ringAllreduce<T extends Float32Array | Float64Array>(
     if (!codec.lossless) encodeOwnAndApply(buf, 0, d, 0, 0, o);
     return;
   }
+  const out = links.toSuccessor;
+  const inp = links.fromPredecessor;
   const pending: Promise<void>[] = [];
   const header = (phase: PhaseId, chunk: number, segment: number, count: number, origin: number): FrameHeader => ({
     codec: codec.id,
@@ -67,7 +69,23 @@ export async function ringAllreduce<T extends Float32Array | Float64Array>(
       segment: k,
       residual: o.residual?.subarray(a, b),
     });
+  // Payloads go out by reference where the link allows it (a raw codec's payload is a view of
+  // buf). That is safe because the ring never changes a range of buf that is still in flight:
+  // each range is written again only after it has gone round the ring and come back.
+  const sendFrame = canSendFrame(out)
+    ? (h: FrameHeader, payload: Uint8Array) => trackSend(pending, out.sendFrame(h, payload))
+    : (h: FrameHeader, payload: Uint8Array) => trackSend(pending, out.send(buildFrame(h, payload)));
+  const borrow = canRecvWith(inp) ? inp : null;
   const from = `rank ${mod(r - 1, n)}`;
+  const pred = mod(r - 1, n);
+
+  // The owner fixes the final bytes of a segment of its chunk once and starts its all-gather.
+  const ownSegment = (c: number, k: number, a: number, b: number): void => {
+    const bytes = encodeSegment(c, k, a, b);
+    // A lossy owner uses the decoded bytes, exactly as every receiver will.
+    if (!codec.lossless) codec.decodeInto(bytes, buf.subarray(a, b) as T, 'set');
+    sendFrame(header(Phase.allGather, c, k, b - a, r), bytes);
+  };
 
   // Reduce-scatter. Step 0 sends our own chunk r whole; later steps forward as segments arrive.
   {
@@ -75,7 +93,7 @@ export async function ringAllreduce<T extends Float32Array | Float64Array>(
     const segs = segmentCount(chunkLength(d, n, c), o.segmentElems);
     for (let k = 0; k < segs; k++) {
       const [a, b] = segmentRange(d, n, c, k, o.segmentElems);
-      pending.push(links.toSuccessor.send(buildFrame(header(Phase.reduceScatter, c, k, b - a, r), encodeSegment(c, k, a, b))));
+      sendFrame(header(Phase.reduceScatter, c, k, b - a, r), encodeSegment(c, k, a, b));
     }
   }
   for (let s = 0; s < n - 1; s++) {
@@ -83,38 +101,43 @@ export async function ringAllreduce<T extends Float32Array | Float64Array>(
     const segs = segmentCount(chunkLength(d, n, c), o.segmentElems);
     for (let k = 0; k < segs; k++) {
       const [a, b] = segmentRange(d, n, c, k, o.segmentElems);
-      const frame = await links.fromPredecessor.recv();
-      expectHeader(readHeader(frame), header(Phase.reduceScatter, c, k, b - a, mod(r - 1, n)), from);
-      codec.decodeInto(payloadOf(frame), buf.subarray(a, b) as T, 'add');
-      if (s < n - 2) {
-        pending.push(links.toSuccessor.send(buildFrame(header(Phase.reduceScatter, c, k, b - a, r), encodeSegment(c, k, a, b))));
-      }
+      const want = header(Phase.reduceScatter, c, k, b - a, pred);
+      const addFrame = (frame: Uint8Array): void => {
+        expectHeader(readHeader(frame), want, from);
+        codec.decodeInto(payloadOf(frame), buf.subarray(a, b) as T, 'add');
+      };
+      if (borrow) await borrow.recvWith(addFrame);
+      else addFrame(await inp.recv());
+      if (s < n - 2) sendFrame(header(Phase.reduceScatter, c, k, b - a, r), encodeSegment(c, k, a, b));
+      // Last step: this segment of chunk r+1 is complete here; its all-gather starts at once
+      // (pipelined with the rest of the reduce-scatter).
+      else ownSegment(c, k, a, b);
     }
   }
 
-  // All-gather. We own chunk (r + 1): fix its bytes once, then pass every chunk on unchanged.
-  {
-    const c = mod(r + 1, n);
-    const segs = segmentCount(chunkLength(d, n, c), o.segmentElems);
-    for (let k = 0; k < segs; k++) {
-      const [a, b] = segmentRange(d, n, c, k, o.segmentElems);
-      const bytes = encodeSegment(c, k, a, b);
-      const frame = buildFrame(header(Phase.allGather, c, k, b - a, r), bytes);
-      // A lossy owner uses the decoded bytes, exactly as every receiver will.
-      if (!codec.lossless) codec.decodeInto(payloadOf(frame), buf.subarray(a, b) as T, 'set');
-      pending.push(links.toSuccessor.send(frame));
-    }
-  }
+  // All-gather: pass every finished chunk on unchanged.
   for (let s = 0; s < n - 1; s++) {
     const c = mod(r - s, n);
     const owner = mod(c - 1, n);
     const segs = segmentCount(chunkLength(d, n, c), o.segmentElems);
     for (let k = 0; k < segs; k++) {
       const [a, b] = segmentRange(d, n, c, k, o.segmentElems);
-      const frame = await links.fromPredecessor.recv();
-      expectHeader(readHeader(frame), header(Phase.allGather, c, k, b - a, owner), from);
-      codec.decodeInto(payloadOf(frame), buf.subarray(a, b) as T, 'set');
-      if (s < n - 2) pending.push(links.toSuccessor.send(frame));
+      const want = header(Phase.allGather, c, k, b - a, owner);
+      const forward = s < n - 2;
+      if (borrow && codec.raw) {
+        // The segment's bytes land in buf exactly, so forward them from there (no frame copy).
+        await borrow.recvWith((frame) => {
+          expectHeader(readHeader(frame), want, from);
+          codec.decodeInto(payloadOf(frame), buf.subarray(a, b) as T, 'set');
+        });
+        if (forward) sendFrame(header(Phase.allGather, c, k, b - a, owner), codec.encode(buf.subarray(a, b) as T, { seed: o.seed, step: o.step, rank: r, chunk: c, segment: k }));
+      } else {
+        const frame = await inp.recv();
+        expectHeader(readHeader(frame), want, from);
+        codec.decodeInto(payloadOf(frame), buf.subarray(a, b) as T, 'set');
+        // Forward the owner's exact bytes (a lossy encoding is never re-encoded).
+        if (forward) trackSend(pending, out.send(frame));
+      }
     }
   }
   await Promise.all(pending);

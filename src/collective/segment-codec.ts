@@ -7,6 +7,11 @@ export interface SegmentCodec<T extends Float32Array | Float64Array> {
   readonly id: number;
   readonly lossless: boolean;
   readonly dtype: DTypeId;
+  /**
+   * encode() returns the values' own bytes and decodeInto(…, 'set') copies bytes back exactly, so
+   * a received segment can be forwarded from the vector instead of from the frame (zero-copy).
+   */
+  readonly raw?: boolean;
   encode(values: T, ctx: EncodeContext): Uint8Array;
   decodeInto(bytes: Uint8Array, out: T, mode: 'set' | 'add'): void;
 }
@@ -16,6 +21,7 @@ export function f32Codec(codec: Codec): SegmentCodec<Float32Array> {
     id: codec.id,
     lossless: codec.lossless,
     dtype: DType.f32,
+    raw: codec.name === 'dense',
     encode: (v, ctx) => codec.encode(v, ctx),
     decodeInto: (b, out, mode) => codec.decodeInto(b, out, mode),
   };
@@ -26,6 +32,7 @@ export const f64Codec: SegmentCodec<Float64Array> = {
   id: 0,
   lossless: true,
   dtype: DType.f64,
+  raw: true,
   encode(values) {
     return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   },

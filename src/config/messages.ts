@@ -21,17 +21,24 @@ export const HelloMsg = z
     nonce: Hex,
     mac: Hex,
     version: z.number().int(),
+    /** 'ring': take a place in generation `generation`; 'join': a (re)started peer asks to be let in. */
+    intent: z.enum(['ring', 'join']).default('ring'),
   })
   .strict();
 export const WelcomeMsg = z.object({ t: z.literal('welcome'), mac: Hex }).strict();
 export const RefuseMsg = z.object({ t: z.literal('refuse'), code: z.string().max(40), reason: z.string().max(500) }).strict();
 
-export const ControlMsg = z.discriminatedUnion('t', [ChallengeMsg, HelloMsg, WelcomeMsg, RefuseMsg]);
+/** Census after a ring re-forms: each peer's id travels once around; seeing your own id back means you know everyone. */
+export const CensusMsg = z.object({ t: z.literal('census'), generation: z.number().int().nonnegative(), id: z.number().int().nonnegative() }).strict();
+/** To a waiting joiner: the ring will re-form as generation `generation`; dial in then. */
+export const JoinAckMsg = z.object({ t: z.literal('join-ack'), generation: z.number().int().nonnegative() }).strict();
+
+export const ControlMsg = z.discriminatedUnion('t', [ChallengeMsg, HelloMsg, WelcomeMsg, RefuseMsg, CensusMsg, JoinAckMsg]);
 export type ControlMsg = z.infer<typeof ControlMsg>;
 
 export const PROTOCOL_VERSION = 1;
 
-export function encodeControl(msg: ControlMsg): Uint8Array {
+export function encodeControl(msg: z.input<typeof ControlMsg>): Uint8Array {
   return pack(msg);
 }
 

@@ -11,7 +11,9 @@ import type { Codec } from '../codec/codec.js';
 import { handshakeMac, macEquals, newNonce } from './handshake.js';
 
 export interface RingPeerOptions {
+  /** This peer's id: its rank in the config. Its place in the current ring may differ after failures. */
   rank: number;
+  /** Peers in the config (the first generation's ring size). */
   size: number;
   listenHost: string;
   /** 0 = any free port (read `port` after listen). */
@@ -39,6 +41,8 @@ export interface PeerAddressLike {
 }
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How long a re-forming peer tries one candidate predecessor before it counts it as gone. */
+const REFORM_DIAL_MS = 1500;
 
 /** A ring of one never touches its links. */
 const NO_LINKS: RingLinks = {
@@ -46,40 +50,76 @@ const NO_LINKS: RingLinks = {
   fromPredecessor: { recv: () => Promise.reject(new RingError('E_INTERNAL', 'a ring of one has no predecessor')), bytesReceived: 0 },
 };
 
+interface Waiting<T> {
+  resolve: (v: T) => void;
+  reject: (e: Error) => void;
+}
+
 /**
  * One member of the ring: listens for its successor (data flows listener → dialer, so frames
  * from the sender are unmasked), dials its predecessor, authenticates both links, and runs
  * collectives over them. Step numbers advance with every collective so frames can never mix.
+ *
+ * Membership is by generation. Generation 0 is the configured ring. When a link fails, the peer
+ * tears down both of its links, so the failure reaches every peer within a few hops; each then
+ * calls reform(): dial the nearest live predecessor (by id, skipping peers that refuse), accept
+ * whoever dials in for the new generation, and pass ids around once (census) so every survivor
+ * learns the same member list. A restarted peer asks to join with intent 'join'; the ring lets it
+ * in at a step boundary of its choosing (see joinRequested) by re-forming with it.
  */
 export class RingPeer {
   private server: WebSocketServer | null = null;
   private toSuccessor: WsLink | null = null;
   private fromPredecessor: WsLink | null = null;
-  private successorReady!: Promise<WsLink>;
+  /** Dialled-in successor links by generation, until the ring takes them. */
+  private incoming = new Map<number, WsLink>();
+  private incomingWaiters = new Map<number, Waiting<WsLink>>();
+  /** Links of peers that asked to join, waiting for the next re-form. */
+  private joiners: WsLink[] = [];
+  private census: { generation: number; ids: Set<number>; done: Waiting<number[]> | null; early: number[] } | null = null;
+  private addresses: PeerAddressLike[] = [];
   private step = 0;
   generation = 0;
+  /** Ids in the current ring, ascending; our position is members.indexOf(id). */
+  private members: number[];
   private readonly codecF32: SegmentCodec<Float32Array>;
   private closed = false;
   private fatal: RingError | null = null;
+  private bytesSentOld = 0;
+  private bytesReceivedOld = 0;
 
   private constructor(readonly opts: RingPeerOptions) {
     this.codecF32 = f32Codec(opts.codec);
+    this.members = Array.from({ length: opts.size }, (_, i) => i);
   }
 
-  get rank(): number {
+  /** This peer's id (config rank). */
+  get id(): number {
     return this.opts.rank;
   }
+  /** Position in the current ring (what collectives use as the rank). */
+  get rank(): number {
+    return this.members.indexOf(this.opts.rank);
+  }
+  /** Peers in the current ring. */
   get size(): number {
-    return this.opts.size;
+    return this.members.length;
+  }
+  get memberIds(): readonly number[] {
+    return this.members;
   }
   get port(): number {
     return (this.server?.address() as AddressInfo | null)?.port ?? 0;
   }
   get bytesSent(): number {
-    return (this.toSuccessor?.bytesSent ?? 0) + (this.fromPredecessor?.bytesSent ?? 0);
+    return this.bytesSentOld + (this.toSuccessor?.bytesSent ?? 0) + (this.fromPredecessor?.bytesSent ?? 0);
   }
   get bytesReceived(): number {
-    return (this.toSuccessor?.bytesReceived ?? 0) + (this.fromPredecessor?.bytesReceived ?? 0);
+    return this.bytesReceivedOld + (this.toSuccessor?.bytesReceived ?? 0) + (this.fromPredecessor?.bytesReceived ?? 0);
+  }
+  /** A peer has asked to join; the ring should re-form at the next step boundary it agrees on. */
+  get joinRequested(): boolean {
+    return this.joiners.length > 0;
   }
 
   private log(event: string, fields?: Record<string, unknown>): void {
@@ -89,20 +129,12 @@ export class RingPeer {
   /** Binds the listening socket. Errors: E_PORT_IN_USE, or any listen failure as E_PEER_LOST. */
   static async listen(opts: RingPeerOptions): Promise<RingPeer> {
     const peer = new RingPeer(opts);
-    if (opts.size === 1) return peer;
     await peer.startServer();
     return peer;
   }
 
   private startServer(): Promise<void> {
     const { listenHost, listenPort, maxFrameBytes } = this.opts;
-    let resolveSuccessor!: (l: WsLink) => void;
-    let rejectSuccessor!: (e: Error) => void;
-    this.successorReady = new Promise((res, rej) => {
-      resolveSuccessor = res;
-      rejectSuccessor = rej;
-    });
-    this.successorReady.catch(() => undefined);
     return new Promise((resolve, reject) => {
       const server = new WebSocketServer({ host: listenHost, port: listenPort, maxPayload: maxFrameBytes, perMessageDeflate: false });
       this.server = server;
@@ -110,75 +142,134 @@ export class RingPeer {
       server.on('error', (err: NodeJS.ErrnoException) => {
         const e =
           err.code === 'EADDRINUSE'
-            ? new RingError('E_PORT_IN_USE', `port ${listenPort} on ${listenHost} is already in use (another peer or program holds it); free it or change peers[${this.rank}].port`)
+            ? new RingError('E_PORT_IN_USE', `port ${listenPort} on ${listenHost} is already in use (another peer or program holds it); free it or change peers[${this.id}].port`)
             : new RingError('E_PEER_LOST', `cannot listen on ${listenHost}:${listenPort}: ${err.message}`);
         reject(e);
-        rejectSuccessor(e);
       });
       server.on('connection', (ws, req) => {
         const who = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-        this.acceptSuccessor(ws, who).then(
-          (link) => resolveSuccessor(link),
-          (e: RingError) => this.log('refused', { from: who, code: e.code, reason: e.message }),
-        );
+        this.acceptDialer(ws, who).catch((e: RingError) => this.log('refused', { from: who, code: e.code, reason: e.message }));
       });
     });
   }
 
-  /** Listener side of the handshake: challenge → hello (checked) → welcome. */
-  private async acceptSuccessor(ws: WebSocket, who: string): Promise<WsLink> {
-    const expectRank = (this.rank + 1) % this.size;
-    const link = new WsLink(ws, `rank ${expectRank} (${who})`, this.opts.recvTimeoutMs);
+  /** Listener side of the handshake: challenge → hello (checked) → welcome, then file the link. */
+  private async acceptDialer(ws: WebSocket, who: string): Promise<void> {
+    const link = new WsLink(ws, `peer at ${who}`, this.opts.recvTimeoutMs);
     const nonce = newNonce();
     const refuse = (code: 'E_AUTH' | 'E_HANDSHAKE', reason: string): RingError => {
       link.sendControl(encodeControl({ t: 'refuse', code, reason }));
       link.close(code === 'E_AUTH' ? CloseCodes.auth : CloseCodes.mismatch, code);
       return new RingError(code, reason);
     };
-    if (this.toSuccessor) throw refuse('E_HANDSHAKE', `rank ${this.rank} already has a successor`);
-    link.sendControl(encodeControl({ t: 'challenge', nonce, rank: this.rank, version: PROTOCOL_VERSION }));
+    if (this.closed) throw refuse('E_HANDSHAKE', `peer ${this.id} is shutting down`);
+    link.sendControl(encodeControl({ t: 'challenge', nonce, rank: this.id, version: PROTOCOL_VERSION }));
     const hello = await nextControl(link, 'hello', HANDSHAKE_TIMEOUT_MS);
     if (hello.t !== 'hello') throw refuse('E_HANDSHAKE', 'expected hello');
     if (hello.version !== PROTOCOL_VERSION) throw refuse('E_HANDSHAKE', `protocol version ${hello.version}, this peer speaks ${PROTOCOL_VERSION}`);
     const wantMac = handshakeMac(this.opts.secret, nonce, hello.rank, this.opts.configHash, 'dialer');
-    if (!macEquals(hello.mac, wantMac)) {
-      throw refuse('E_AUTH', `peer at ${who} failed authentication (wrong or missing secret)`);
-    }
-    if (hello.size !== this.size) throw refuse('E_HANDSHAKE', `peer at ${who} thinks the ring has ${hello.size} peers, this one ${this.size}`);
-    if (hello.rank !== expectRank) throw refuse('E_HANDSHAKE', `peer at ${who} says it is rank ${hello.rank}, but rank ${this.rank}'s successor is rank ${expectRank}`);
+    if (!macEquals(hello.mac, wantMac)) throw refuse('E_AUTH', `peer at ${who} failed authentication (wrong or missing secret)`);
+    if (hello.size !== this.opts.size) throw refuse('E_HANDSHAKE', `peer at ${who} thinks the ring has ${hello.size} peers, this one ${this.opts.size}`);
+    if (hello.rank >= this.opts.size || hello.rank === this.id) throw refuse('E_HANDSHAKE', `peer at ${who} claims rank ${hello.rank}, which is not another rank of this ring`);
     if (hello.configHash !== this.opts.configHash) {
       throw refuse('E_HANDSHAKE', `rank ${hello.rank} runs a different config (hash ${hello.configHash.slice(0, 12)} vs ${this.opts.configHash.slice(0, 12)}); give every peer the same ring.config.json and flags`);
     }
-    if (this.toSuccessor) throw refuse('E_HANDSHAKE', `rank ${this.rank} already has a successor`);
-    link.sendControl(encodeControl({ t: 'welcome', mac: handshakeMac(this.opts.secret, hello.nonce, this.rank, this.opts.configHash, 'listener') }));
-    this.toSuccessor = link;
-    link.onFailure = (e) => this.onLinkFailure(e);
-    this.log('successor-connected', { rank: expectRank, from: who });
-    return link;
+    if (hello.intent === 'ring') {
+      const g = hello.generation;
+      const expected = g === 0 ? (this.id + 1) % this.opts.size : -1;
+      if (g === 0 && hello.rank !== expected) throw refuse('E_HANDSHAKE', `peer at ${who} says it is rank ${hello.rank}, but rank ${this.id}'s successor is rank ${expected}`);
+      if (g < this.generation || this.incoming.has(g)) throw refuse('E_HANDSHAKE', `rank ${this.id} already has a successor for generation ${g}`);
+    }
+    link.sendControl(encodeControl({ t: 'welcome', mac: handshakeMac(this.opts.secret, hello.nonce, this.id, this.opts.configHash, 'listener') }));
+    (link as { peerName: string }).peerName = `rank ${hello.rank} (${who})`;
+    if (hello.intent === 'join') {
+      this.joiners.push(link);
+      link.onFailure = () => (this.joiners = this.joiners.filter((j) => j !== link));
+      this.log('join-request', { rank: hello.rank, from: who });
+      return;
+    }
+    link.onControl = (body) => this.onControl(link, body);
+    const w = this.incomingWaiters.get(hello.generation);
+    if (w) {
+      this.incomingWaiters.delete(hello.generation);
+      w.resolve(link);
+    } else {
+      this.incoming.set(hello.generation, link);
+    }
+    this.log('successor-connected', { rank: hello.rank, generation: hello.generation, from: who });
   }
 
-  /** Dials the predecessor (retrying until connectTimeoutMs), handshakes, and waits for our successor. */
-  async join(predecessor: PeerAddressLike): Promise<void> {
-    if (this.size === 1) return;
+  private takeIncoming(generation: number, timeoutMs: number, what: () => RingError): Promise<WsLink> {
+    const ready = this.incoming.get(generation);
+    if (ready) {
+      this.incoming.delete(generation);
+      return Promise.resolve(ready);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.incomingWaiters.delete(generation);
+        reject(what());
+      }, timeoutMs);
+      this.incomingWaiters.set(generation, {
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  /**
+   * Generation 0: dials its predecessor (retrying until connectTimeoutMs), waits for its
+   * successor, then a readiness barrier proves the whole ring is up.
+   */
+  async join(addresses: PeerAddressLike[]): Promise<void> {
+    this.addresses = addresses;
+    if (this.opts.size === 1) return;
     const deadline = Date.now() + this.opts.connectTimeoutMs;
-    const predRank = (this.rank - 1 + this.size) % this.size;
-    this.fromPredecessor = await this.dialPredecessor(predecessor, predRank, deadline);
-    this.fromPredecessor.onFailure = (e) => this.onLinkFailure(e);
-    const remaining = Math.max(1, deadline - Date.now());
-    const succRank = (this.rank + 1) % this.size;
-    await withTimeout(
-      this.successorReady,
-      remaining,
-      () => new RingError('E_PEER_TIMEOUT', `rank ${succRank} did not connect to rank ${this.rank} within ${this.opts.connectTimeoutMs} ms; is it started, with the same config, and can it reach port ${this.port}?`),
+    const predId = (this.id - 1 + this.opts.size) % this.opts.size;
+    const pred = await this.dial(predId, deadline, 0, 'ring', true);
+    if (!pred) throw new RingError('E_INTERNAL', 'dial returned no link');
+    this.setPredecessor(pred);
+    const succId = (this.id + 1) % this.opts.size;
+    this.setSuccessor(
+      await this.takeIncoming(
+        0,
+        Math.max(1, deadline - Date.now()),
+        () => new RingError('E_PEER_TIMEOUT', `rank ${succId} did not connect to rank ${this.id} within ${this.opts.connectTimeoutMs} ms; is it started, with the same config, and can it reach port ${this.port}?`),
+      ),
     );
-    // Readiness barrier: a tiny allreduce only completes once every link in the ring is up.
+    await this.barrier();
+    this.log('ring-ready', { size: this.size, generation: this.generation });
+  }
+
+  private async barrier(): Promise<void> {
     const one = new Float64Array([1]);
     await this.allreduce(one);
     if (one[0] !== this.size) throw new RingError('E_HANDSHAKE', `ring barrier counted ${one[0]} peers, expected ${this.size}`);
-    this.log('ring-ready', { size: this.size });
   }
 
-  private async dialPredecessor(addr: PeerAddressLike, predRank: number, deadline: number): Promise<WsLink> {
+  private setPredecessor(link: WsLink): void {
+    this.fromPredecessor = link;
+    link.onFailure = (e) => this.onLinkFailure(e);
+    link.onControl = (body) => this.onControl(link, body);
+  }
+
+  private setSuccessor(link: WsLink): void {
+    this.toSuccessor = link;
+    link.onFailure = (e) => this.onLinkFailure(e);
+  }
+
+  /**
+   * Dials peer `id`. With `persist`, keeps retrying until the deadline (the peer may still be
+   * starting); without, a refusal means the peer is gone and null is returned.
+   */
+  private async dial(id: number, deadline: number, generation: number, intent: 'ring' | 'join', persist: boolean): Promise<WsLink | null> {
+    const addr = this.addresses[id];
     const url = `ws://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
     let lastErr = '';
     for (let attempt = 0; ; attempt++) {
@@ -186,61 +277,229 @@ export class RingPeer {
       const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: this.opts.maxFrameBytes, handshakeTimeout: 5000 });
       // The link (and its message listener) exists before 'open': the listener's challenge can
       // arrive in the same TCP segment as the upgrade response.
-      const link = new WsLink(ws, `rank ${predRank} (${addr.host}:${addr.port})`, this.opts.recvTimeoutMs);
+      const link = new WsLink(ws, `rank ${id} (${addr.host}:${addr.port})`, this.opts.recvTimeoutMs);
       const challenge = nextControl(link, 'challenge', HANDSHAKE_TIMEOUT_MS);
       challenge.catch(() => undefined);
       const opened = await new Promise<string | null>((resolve) => {
         ws.once('open', () => resolve(null));
         ws.once('error', (e: Error) => resolve(e.message));
       });
-      if (opened === null) return this.greetPredecessor(link, predRank, challenge);
+      if (opened === null) return this.greet(link, id, challenge, generation, intent);
       ws.terminate();
       lastErr = opened;
       if (Date.now() + 200 > deadline) {
-        throw new RingError('E_PEER_TIMEOUT', `rank ${predRank} at ${addr.host}:${addr.port} did not come up within ${this.opts.connectTimeoutMs} ms (last error: ${lastErr}); start it, or check host/port in ring.config.json`);
+        if (!persist) return null;
+        throw new RingError('E_PEER_TIMEOUT', `rank ${id} at ${addr.host}:${addr.port} did not come up within ${this.opts.connectTimeoutMs} ms (last error: ${lastErr}); start it, or check host/port in ring.config.json`);
       }
       await sleep(Math.min(50 * 2 ** Math.min(attempt, 3), 400));
     }
   }
 
   /** Dialer side of the handshake: challenge → hello → welcome (its MAC checked) or refuse. */
-  private async greetPredecessor(link: WsLink, predRank: number, challengeP: Promise<ControlMsg>): Promise<WsLink> {
+  private async greet(link: WsLink, id: number, challengeP: Promise<ControlMsg>, generation: number, intent: 'ring' | 'join'): Promise<WsLink> {
     const challenge = await challengeP;
     if (challenge.t !== 'challenge') throw new RingError('E_HANDSHAKE', 'expected challenge');
-    if (challenge.rank !== predRank) {
+    if (challenge.rank !== id) {
       link.close(CloseCodes.mismatch, 'wrong rank');
-      throw new RingError('E_HANDSHAKE', `expected rank ${predRank} at ${link.peerName}, found rank ${challenge.rank}; check the peers list in ring.config.json`);
+      throw new RingError('E_HANDSHAKE', `expected rank ${id} at ${link.peerName}, found rank ${challenge.rank}; check the peers list in ring.config.json`);
     }
     const nonce = newNonce();
     link.sendControl(
       encodeControl({
         t: 'hello',
-        rank: this.rank,
-        size: this.size,
+        rank: this.id,
+        size: this.opts.size,
         configHash: this.opts.configHash,
-        generation: this.generation,
+        generation,
         nonce,
-        mac: handshakeMac(this.opts.secret, challenge.nonce, this.rank, this.opts.configHash, 'dialer'),
+        mac: handshakeMac(this.opts.secret, challenge.nonce, this.id, this.opts.configHash, 'dialer'),
         version: PROTOCOL_VERSION,
+        intent,
       }),
     );
     const reply = await nextControl(link, 'welcome', HANDSHAKE_TIMEOUT_MS);
     if (reply.t === 'refuse') {
-      throw new RingError(reply.code === 'E_AUTH' ? 'E_AUTH' : 'E_HANDSHAKE', `rank ${predRank} refused rank ${this.rank}: ${reply.reason}`);
+      throw new RingError(reply.code === 'E_AUTH' ? 'E_AUTH' : 'E_HANDSHAKE', `rank ${id} refused rank ${this.id}: ${reply.reason}`);
     }
-    if (reply.t !== 'welcome') throw new RingError('E_HANDSHAKE', `expected welcome from rank ${predRank}`);
-    const want = handshakeMac(this.opts.secret, nonce, predRank, this.opts.configHash, 'listener');
+    if (reply.t !== 'welcome') throw new RingError('E_HANDSHAKE', `expected welcome from rank ${id}`);
+    const want = handshakeMac(this.opts.secret, nonce, id, this.opts.configHash, 'listener');
     if (!macEquals(reply.mac, want)) {
       link.close(CloseCodes.auth, 'E_AUTH');
-      throw new RingError('E_AUTH', `rank ${predRank} at ${link.peerName} could not prove it knows the shared secret`);
+      throw new RingError('E_AUTH', `rank ${id} at ${link.peerName} could not prove it knows the shared secret`);
     }
-    this.log('predecessor-connected', { rank: predRank });
+    this.log('predecessor-connected', { rank: id, generation });
     return link;
+  }
+
+  /** Control messages after the handshake (census during a re-form). Anything else is a protocol error. */
+  private onControl(link: WsLink, body: Uint8Array): void {
+    const msg = decodeControl(body, link.peerName);
+    if (msg.t === 'census') {
+      this.onCensus(msg.generation, msg.id);
+      return;
+    }
+    throw new RingError('E_FRAME', `unexpected '${msg.t}' message from ${link.peerName}`);
   }
 
   private onLinkFailure(e: RingError): void {
     if (this.closed) return;
-    if (!this.fatal) this.fatal = e;
+    if (!this.fatal) {
+      this.fatal = e;
+      this.log('link-failed', { code: e.code, reason: e.message });
+    }
+    // Tear down both links so our other neighbour notices too: the abort travels the ring and no
+    // peer is left waiting on a frame that will never come.
+    this.dropLinks();
+  }
+
+  private dropLinks(): void {
+    for (const l of [this.toSuccessor, this.fromPredecessor]) {
+      if (!l) continue;
+      this.bytesSentOld += l.bytesSent;
+      this.bytesReceivedOld += l.bytesReceived;
+      l.onFailure = null;
+      l.terminate();
+    }
+    this.toSuccessor = null;
+    this.fromPredecessor = null;
+  }
+
+  /** The failure that broke the ring, if any (cleared by reform). */
+  get failure(): RingError | null {
+    return this.fatal;
+  }
+
+  /**
+   * Re-forms the ring as the next generation with every live peer (and any peer waiting to join):
+   * dial the nearest live predecessor by id, accept the new successor, then a census tells every
+   * member the same list. Collective step numbers restart at 0 in the new generation.
+   */
+  async reform(): Promise<{ generation: number; members: number[] }> {
+    const generation = this.generation + 1;
+    this.dropLinks();
+    // Tell waiting joiners which generation to dial in for; they then act like any re-forming peer.
+    for (const j of this.joiners) {
+      j.sendControl(encodeControl({ t: 'join-ack', generation }));
+      j.close(CloseCodes.normal, 'join');
+    }
+    this.joiners = [];
+    return this.formGeneration(generation, REFORM_DIAL_MS);
+  }
+
+  /** The dial/accept/census/barrier sequence shared by reform() and a joiner's first entry. */
+  private async formGeneration(generation: number, dialMs: number): Promise<{ generation: number; members: number[] }> {
+    const n = this.opts.size;
+    this.census = { generation, ids: new Set([this.id]), done: null, early: this.census?.generation === generation ? this.census.early : [] };
+    let pred: WsLink | null = null;
+    for (let k = 1; k < n && !pred; k++) {
+      const id = (this.id - k + n) % n;
+      try {
+        pred = await this.dial(id, Date.now() + dialMs, generation, 'ring', false);
+      } catch (e) {
+        this.log('reform-dial-failed', { rank: id, reason: (e as Error).message });
+      }
+    }
+    this.fatal = null;
+    this.generation = generation;
+    this.step = 0;
+    if (!pred) {
+      this.members = [this.id];
+      this.log('ring-reformed', { generation, members: this.members });
+      return { generation, members: this.members };
+    }
+    this.setPredecessor(pred);
+    const succ = await this.takeIncoming(
+      generation,
+      this.opts.connectTimeoutMs,
+      () => new RingError('E_PEER_TIMEOUT', `no successor dialled rank ${this.id} for generation ${generation} within ${this.opts.connectTimeoutMs} ms`),
+    );
+    this.setSuccessor(succ);
+    const ids = await this.runCensus(generation);
+    this.members = ids;
+    await this.barrier();
+    this.log('ring-reformed', { generation, members: this.members });
+    return { generation, members: this.members };
+  }
+
+  /** Each id goes once around the ring; when ours comes back we have seen every member (links are FIFO). */
+  private runCensus(generation: number): Promise<number[]> {
+    const c = this.census!;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new RingError('E_PEER_TIMEOUT', `census for generation ${generation} did not complete`)), this.opts.connectTimeoutMs);
+      c.done = {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.toSuccessor!.sendControl(encodeControl({ t: 'census', generation, id: this.id }));
+      const early = c.early;
+      c.early = [];
+      for (const id of early) this.onCensus(generation, id);
+    });
+  }
+
+  private onCensus(generation: number, id: number): void {
+    const c = this.census;
+    if (!c || c.generation !== generation) return;
+    if (!c.done) {
+      // Our successor link is up but we have not sent our own id yet: keep order, replay later.
+      c.early.push(id);
+      return;
+    }
+    if (id === this.id) {
+      const ids = [...c.ids].sort((a, b) => a - b);
+      const done = c.done;
+      this.census = null;
+      done.resolve(ids);
+      return;
+    }
+    c.ids.add(id);
+    this.toSuccessor?.sendControl(encodeControl({ t: 'census', generation, id }));
+  }
+
+  /**
+   * A (re)started peer: ask a live member to let us in, wait for the ring to reach a step
+   * boundary (join-ack with the new generation), then form that generation with everyone.
+   */
+  async joinRunningRing(addresses: PeerAddressLike[]): Promise<{ generation: number; members: number[] }> {
+    this.addresses = addresses;
+    const n = this.opts.size;
+    const deadline = Date.now() + this.opts.connectTimeoutMs;
+    while (Date.now() < deadline) {
+      for (let k = 1; k < n; k++) {
+        const id = (this.id - k + n) % n;
+        let link: WsLink | null = null;
+        try {
+          link = await this.dial(id, Date.now() + REFORM_DIAL_MS, 0, 'join', false);
+        } catch {
+          link = null;
+        }
+        if (!link) continue;
+        const ack = await nextControl(link, 'join-ack', this.opts.connectTimeoutMs).catch(() => null);
+        link.terminate();
+        if (ack?.t === 'join-ack') {
+          this.log('join-accepted', { generation: ack.generation, via: id });
+          return this.formGeneration(ack.generation, REFORM_DIAL_MS * 2);
+        }
+      }
+      await sleep(300);
+    }
+    throw new RingError('E_PEER_TIMEOUT', `rank ${this.id} could not join the running ring within ${this.opts.connectTimeoutMs} ms`);
+  }
+
+  /** The collective counter: checkpoints record it so a resumed ring replays the same frames and PRNG keys. */
+  get collectiveStep(): number {
+    return this.step;
+  }
+
+  /** Every peer must restore the same value at the same point (after the resume agreement). */
+  restoreCollectiveStep(step: number): void {
+    this.step = step;
   }
 
   /**
@@ -274,16 +533,6 @@ export class RingPeer {
     else await ringAllreduce(this.links(), v, o);
   }
 
-  /** The collective counter: checkpoints record it so a resumed ring replays the same frames and PRNG keys. */
-  get collectiveStep(): number {
-    return this.step;
-  }
-
-  /** Every peer must restore the same value at the same point (after the resume agreement). */
-  restoreCollectiveStep(step: number): void {
-    this.step = step;
-  }
-
   /** Claims the next step number: every collective gets its own, on every peer alike. */
   private position() {
     if (this.fatal) throw this.fatal;
@@ -292,7 +541,8 @@ export class RingPeer {
 
   private links(): RingLinks {
     if (this.size === 1) return NO_LINKS;
-    return { toSuccessor: this.toSuccessor!, fromPredecessor: this.fromPredecessor! };
+    if (this.fatal || !this.toSuccessor || !this.fromPredecessor) throw this.fatal ?? new RingError('E_PEER_LOST', 'the ring is broken');
+    return { toSuccessor: this.toSuccessor, fromPredecessor: this.fromPredecessor };
   }
 
   async close(): Promise<void> {
@@ -300,6 +550,8 @@ export class RingPeer {
     this.closed = true;
     this.toSuccessor?.close(CloseCodes.normal, 'done');
     this.fromPredecessor?.close(CloseCodes.normal, 'done');
+    for (const l of [...this.incoming.values(), ...this.joiners]) l.terminate();
+    for (const w of this.incomingWaiters.values()) w.reject(new RingError('E_PEER_LOST', 'peer closed'));
     if (this.server) {
       const server = this.server;
       for (const c of server.clients) c.terminate();
@@ -328,22 +580,6 @@ function nextControl(link: WsLink, want: string, timeoutMs: number): Promise<Con
         reject(e);
       }
     };
-  });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(onTimeout()), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
   });
 }
 

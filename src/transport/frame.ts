@@ -103,3 +103,31 @@ export function expectHeader(got: FrameHeader, want: FrameHeader, from: string):
     }
   }
 }
+
+/**
+ * Optional link capabilities the ring uses when a link has them (WsLink does); they are not in
+ * `Link` so that simple links (tests, other transports) stay two methods long.
+ */
+export interface FrameSend {
+  /**
+   * Sends header + payload as one frame without first concatenating them. The payload is sent by
+   * reference: its bytes must not change until the promise resolves.
+   */
+  sendFrame(h: FrameHeader, payload: Uint8Array): Promise<void>;
+}
+
+export interface BorrowingRecv {
+  /**
+   * Receives the next frame and calls `use` with it synchronously; the view is valid only during
+   * that call (it may be a reused buffer), so nothing that outlives the call may keep it.
+   */
+  recvWith<T>(use: (frame: Uint8Array) => T): Promise<T>;
+}
+
+export function canSendFrame<L extends object>(link: L): link is L & FrameSend {
+  return typeof (link as Partial<FrameSend>).sendFrame === 'function';
+}
+
+export function canRecvWith<L extends object>(link: L): link is L & BorrowingRecv {
+  return typeof (link as Partial<BorrowingRecv>).recvWith === 'function';
+}

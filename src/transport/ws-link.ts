@@ -1,7 +1,8 @@
 import type WebSocket from 'ws';
+import type { Socket } from 'node:net';
 import { RingError } from '../errors.js';
 import type { RecvLink, SendLink } from './link.js';
-import { FRAME_MAGIC } from './frame.js';
+import { FRAME_MAGIC, HEADER_BYTES, buildFrame, writeHeader, type BorrowingRecv, type FrameHeader, type FrameSend } from './frame.js';
 
 /** First byte of a control message (msgpack body follows); data frames start with FRAME_MAGIC. */
 export const CONTROL_MAGIC = 0xc7;
@@ -15,21 +16,96 @@ export const CloseCodes = {
   shutdown: 4005,
 } as const;
 
-type Waiter = { resolve: (b: Uint8Array) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout };
+/** Payloads up to this size are copied next to the headers and written in one piece. */
+const COPY_SEND_MAX = 16 * 1024;
+
+type Waiter = {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer?: NodeJS.Timeout;
+  /** Borrowing receive: called with a view that is only valid during the call. */
+  use?: (frame: Uint8Array) => unknown;
+};
+
+/** A received frame: one view, or the pieces it arrived in (joined only when someone asks). */
+type Pending = Uint8Array | Uint8Array[];
+
+/** The parts of ws's WebSocket this file reaches into (ws 8); every use is checked first. */
+interface WsInternals {
+  _socket?: Socket;
+  _isServer?: boolean;
+  _receiver?: { _state?: number; _bufferedBytes?: number; _maxPayload?: number };
+}
 
 /**
  * One WebSocket as a ring link. Data frames go into an in-order inbox; control messages go to
- * `onControl`. Sends resolve when ws has written the frame, so callers may await flushing.
+ * `onControl`. Sends resolve when the frame has been handed to the socket, so callers may await
+ * flushing.
+ *
+ * Fast paths (the ring is CPU-bound here, so copies and allocations are what it pays for):
+ *  - Receive: once the WebSocket is open this link parses the socket's bytes itself. An unmasked
+ *    binary frame that lies inside one socket read is handed over as a view (no copy); a frame
+ *    that spans reads is kept as its pieces and joined only when taken: into one reused buffer
+ *    for `recvWith` (no allocation), or into a new buffer for `recv`. Anything that is not a
+ *    complete binary frame (close, ping, text, fragments, a bad header, an oversized length)
+ *    hands the stream back to ws at that frame boundary, so ws still runs the close handshake
+ *    and enforces the protocol and maxPayload with its own codes.
+ *  - Send: `sendFrame` writes the WebSocket header and our frame header from one small buffer
+ *    and the payload straight from the caller's bytes (socket writev, no concatenation). Only on
+ *    the server side, whose frames are unmasked; a client (which must mask) uses ws.send.
  */
-export class WsLink implements SendLink, RecvLink {
-  private inbox: Uint8Array[] = [];
+export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
+  private inbox: Pending[] = [];
   private inboxHead = 0;
   private waiter: Waiter | null = null;
   private failure: RingError | null = null;
   bytesSent = 0;
   bytesReceived = 0;
-  onControl: ((body: Uint8Array) => void) | null = null;
+  private controlHandler: ((body: Uint8Array) => void) | null = null;
+  /** Control messages that arrived while nobody listened (e.g. right behind the handshake reply). */
+  private controlBacklog: Uint8Array[] = [];
+
+  get onControl(): ((body: Uint8Array) => void) | null {
+    return this.controlHandler;
+  }
+
+  /** Setting a handler first delivers, in order, what arrived while there was none. */
+  set onControl(h: ((body: Uint8Array) => void) | null) {
+    this.controlHandler = h;
+    while (this.controlHandler && this.controlBacklog.length) this.deliverControl(this.controlBacklog.shift()!);
+  }
+
+  private deliverControl(body: Uint8Array): void {
+    const h = this.controlHandler;
+    if (!h) {
+      if (this.controlBacklog.length < 64) this.controlBacklog.push(Uint8Array.prototype.slice.call(body));
+      else this.reject(new RingError('E_FRAME', `${this.peerName} sent too many unsolicited control messages`));
+      return;
+    }
+    try {
+      h(body);
+    } catch (e) {
+      this.reject(e instanceof RingError ? e : new RingError('E_FRAME', `bad control message from ${this.peerName}: ${String(e)}`));
+    }
+  }
   onFailure: ((e: RingError) => void) | null = null;
+
+  /** The socket under ws, when this side may write unmasked frames to it directly. */
+  private rawSend: Socket | null = null;
+  /** Reused join buffer for borrowed frames that arrived in pieces. */
+  private joinBuf = new Uint8Array(0);
+
+  // Frame parser state (fast receive path).
+  private readonly wsHeader = Buffer.alloc(14);
+  private headerHave = 0;
+  private headerNeed = 2;
+  private payloadLeft = -1;
+  private payloadLength = 0;
+  private pieces: Uint8Array[] = [];
+  private maxPayload = 0;
+  private wsOnData: ((chunk: Buffer) => void) | null = null;
+  private socket: Socket | null = null;
+  private readonly onSocketData = (chunk: Buffer) => this.parse(chunk);
 
   constructor(
     private readonly ws: WebSocket,
@@ -51,8 +127,123 @@ export class WsLink implements SendLink, RecvLink {
         this.fail(new RingError('E_PEER_LOST', `link to ${peerName} failed: ${err.message}`));
       }
     });
+    // ws attaches its socket listener and then emits 'open' (client) or hands the socket to the
+    // server's 'connection' handler, before any byte is read: the moment to take over is now.
+    if (ws.readyState === 1) this.takeOver();
+    else if (ws.readyState === 0) ws.once('open', () => this.takeOver());
   }
 
+  private takeOver(): void {
+    if (process.env.RINGTRAIN_WS_SLOW) return;
+    const internals = this.ws as unknown as WsInternals;
+    const socket = internals._socket;
+    const receiver = internals._receiver;
+    if (!socket || !receiver || receiver._state !== 0 || receiver._bufferedBytes !== 0) return;
+    const wsOnData = socket.listeners('data').find((f) => f.name === 'socketOnData') as ((chunk: Buffer) => void) | undefined;
+    if (!wsOnData) return;
+    this.maxPayload = receiver._maxPayload ?? 0;
+    this.socket = socket;
+    this.wsOnData = wsOnData;
+    socket.removeListener('data', wsOnData);
+    socket.on('data', this.onSocketData);
+    socket.once('close', () => socket.removeListener('data', this.onSocketData));
+    if (internals._isServer === true) this.rawSend = socket;
+  }
+
+  /** Gives the rest of the byte stream (from a frame boundary) back to ws, for good. */
+  private handBack(rest: Buffer): void {
+    const socket = this.socket!;
+    const wsOnData = this.wsOnData!;
+    socket.removeListener('data', this.onSocketData);
+    socket.on('data', wsOnData);
+    this.socket = null;
+    this.wsOnData = null;
+    if (rest.length) wsOnData.call(socket, rest);
+  }
+
+  /** Parses one socket read: WebSocket frame headers, then payload views or pieces. */
+  private parse(chunk: Buffer): void {
+    let p = 0;
+    const n = chunk.length;
+    while (p < n) {
+      if (this.payloadLeft < 0) {
+        const h = this.wsHeader;
+        while (this.headerHave < this.headerNeed && p < n) h[this.headerHave++] = chunk[p++];
+        if (this.headerHave < this.headerNeed) return;
+        if (this.headerNeed === 2) {
+          const len7 = h[1] & 0x7f;
+          // Fast path: FIN + binary, no RSV bits, unmasked (a client receiving from a server),
+          // and a real payload. Everything else goes back to ws, which knows the whole protocol.
+          if (h[0] !== 0x82 || (h[1] & 0x80) !== 0 || len7 === 0) {
+            this.returnToWs(chunk, p);
+            return;
+          }
+          this.headerNeed = len7 === 126 ? 4 : len7 === 127 ? 10 : 2;
+          if (this.headerNeed > 2) continue;
+        }
+        const len7 = h[1] & 0x7f;
+        let len = len7;
+        if (len7 === 126) len = h.readUInt16BE(2);
+        else if (len7 === 127) {
+          if (h.readUInt32BE(2) !== 0) {
+            this.returnToWs(chunk, p);
+            return;
+          }
+          len = h.readUInt32BE(6);
+        }
+        if (this.maxPayload > 0 && len > this.maxPayload) {
+          this.returnToWs(chunk, p);
+          return;
+        }
+        this.payloadLeft = len;
+        this.payloadLength = len;
+        this.headerHave = 0;
+        this.headerNeed = 2;
+      }
+      const avail = n - p;
+      if (this.pieces.length === 0 && avail >= this.payloadLeft) {
+        const view = chunk.subarray(p, p + this.payloadLeft);
+        p += this.payloadLeft;
+        this.payloadLeft = -1;
+        this.onFrame(view);
+      } else {
+        const take = Math.min(avail, this.payloadLeft);
+        this.pieces.push(chunk.subarray(p, p + take));
+        p += take;
+        this.payloadLeft -= take;
+        if (this.payloadLeft === 0) {
+          const pieces = this.pieces;
+          this.pieces = [];
+          this.payloadLeft = -1;
+          this.onFrame(pieces);
+        }
+      }
+      if (!this.socket) return; // a frame handler closed or handed back the link
+    }
+  }
+
+  /** Hands the header bytes read so far plus the rest of this read back to ws. */
+  private returnToWs(chunk: Buffer, p: number): void {
+    const head = Buffer.from(this.wsHeader.subarray(0, this.headerHave));
+    this.headerHave = 0;
+    this.headerNeed = 2;
+    this.handBack(Buffer.concat([head, chunk.subarray(p)]));
+  }
+
+  private onFrame(frame: Pending): void {
+    const length = this.payloadLength;
+    this.bytesReceived += length;
+    const magic = Array.isArray(frame) ? frame[0][0] : frame[0];
+    if (magic === FRAME_MAGIC) {
+      this.deliver(frame, length);
+    } else if (magic === CONTROL_MAGIC) {
+      this.deliverControl(join(frame, length).subarray(1));
+    } else {
+      this.reject(new RingError('E_FRAME', `${this.peerName} sent a frame with unknown magic byte 0x${magic.toString(16)}`));
+    }
+  }
+
+  /** Slow path: a message ws parsed (before the takeover, or after a hand-back). */
   private onMessage(data: Buffer, isBinary: boolean): void {
     this.bytesReceived += data.byteLength;
     if (!isBinary || data.byteLength === 0) {
@@ -61,23 +252,50 @@ export class WsLink implements SendLink, RecvLink {
     }
     const magic = data[0];
     if (magic === FRAME_MAGIC) {
-      const w = this.waiter;
-      if (w) {
-        this.waiter = null;
-        if (w.timer) clearTimeout(w.timer);
-        w.resolve(data);
-      } else {
-        this.inbox.push(data);
-      }
+      this.deliver(data, data.byteLength);
     } else if (magic === CONTROL_MAGIC) {
-      try {
-        this.onControl?.(data.subarray(1));
-      } catch (e) {
-        this.reject(e instanceof RingError ? e : new RingError('E_FRAME', `bad control message from ${this.peerName}: ${String(e)}`));
-      }
+      this.deliverControl(data.subarray(1));
     } else {
       this.reject(new RingError('E_FRAME', `${this.peerName} sent a frame with unknown magic byte 0x${magic.toString(16)}`));
     }
+  }
+
+  private deliver(frame: Pending, length: number): void {
+    const w = this.waiter;
+    if (!w) {
+      this.inbox.push(frame);
+      return;
+    }
+    this.waiter = null;
+    if (w.timer) clearTimeout(w.timer);
+    this.hand(w, frame, length);
+  }
+
+  private hand(w: Waiter, frame: Pending, length: number): void {
+    if (!w.use) {
+      w.resolve(join(frame, length));
+      return;
+    }
+    let view: Uint8Array;
+    if (Array.isArray(frame)) {
+      if (this.joinBuf.byteLength < length) this.joinBuf = new Uint8Array(Math.max(length, 2 * this.joinBuf.byteLength));
+      view = this.joinBuf.subarray(0, length);
+      let at = 0;
+      for (const piece of frame) {
+        view.set(piece, at);
+        at += piece.byteLength;
+      }
+    } else {
+      view = frame;
+    }
+    let result: unknown;
+    try {
+      result = w.use(view);
+    } catch (e) {
+      w.reject(e as Error);
+      return;
+    }
+    w.resolve(result);
   }
 
   /** A protocol violation by the other side: close this link with a code and fail the waiter. */
@@ -103,18 +321,34 @@ export class WsLink implements SendLink, RecvLink {
   }
 
   recv(): Promise<Uint8Array> {
+    return this.take<Uint8Array>(undefined);
+  }
+
+  /**
+   * Receives the next data frame and passes it to `use`, whose result this resolves with. The
+   * view is only valid during the call (it may be a reused buffer): copy what must outlive it.
+   * `use` throwing rejects this receive and leaves the link open, like a bad frame given to recv.
+   */
+  recvWith<T>(use: (frame: Uint8Array) => T): Promise<T> {
+    return this.take<T>(use);
+  }
+
+  private take<T>(use: ((frame: Uint8Array) => T) | undefined): Promise<T> {
     if (this.inboxHead < this.inbox.length) {
       const f = this.inbox[this.inboxHead];
-      this.inbox[this.inboxHead++] = undefined as unknown as Uint8Array;
+      this.inbox[this.inboxHead++] = undefined as unknown as Pending;
       if (this.inboxHead === this.inbox.length) {
         this.inbox = [];
         this.inboxHead = 0;
       }
-      return Promise.resolve(f);
+      return new Promise<T>((resolve, reject) => {
+        const length = Array.isArray(f) ? f.reduce((s, x) => s + x.byteLength, 0) : f.byteLength;
+        this.hand({ resolve: resolve as (v: unknown) => void, reject, use }, f, length);
+      });
     }
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const w: Waiter = { resolve, reject };
+    return new Promise<T>((resolve, reject) => {
+      const w: Waiter = { resolve: resolve as (v: unknown) => void, reject, use };
       if (this.recvTimeoutMs > 0) {
         w.timer = setTimeout(() => {
           this.fail(
@@ -137,6 +371,47 @@ export class WsLink implements SendLink, RecvLink {
     });
   }
 
+  /**
+   * Sends header + payload as one data frame without concatenating them. The payload bytes are
+   * written by reference: the caller must not change them until this resolves.
+   */
+  sendFrame(h: FrameHeader, payload: Uint8Array): Promise<void> {
+    const socket = this.rawSend;
+    if (!socket || this.ws.readyState !== 1 || socket.destroyed) return this.send(buildFrame(h, payload));
+    if (this.failure) return Promise.reject(this.failure);
+    const length = HEADER_BYTES + payload.byteLength;
+    const ext = length < 126 ? 0 : length < 65536 ? 2 : 8;
+    const inline = payload.byteLength <= COPY_SEND_MAX;
+    const head = Buffer.allocUnsafe(2 + ext + HEADER_BYTES + (inline ? payload.byteLength : 0));
+    head[0] = 0x82; // FIN + binary
+    if (ext === 0) head[1] = length;
+    else if (ext === 2) {
+      head[1] = 126;
+      head.writeUInt16BE(length, 2);
+    } else {
+      head[1] = 127;
+      head.writeUInt32BE(0, 2);
+      head.writeUInt32BE(length, 6);
+    }
+    writeHeader(head.subarray(2 + ext), h);
+    this.bytesSent += length;
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error | null) => {
+        if (err) reject(this.failure ?? new RingError('E_PEER_LOST', `send to ${this.peerName} failed: ${err.message}`));
+        else resolve();
+      };
+      if (inline) {
+        head.set(payload, 2 + ext + HEADER_BYTES);
+        socket.write(head, done);
+      } else {
+        socket.cork();
+        socket.write(head);
+        socket.write(payload, done);
+        socket.uncork();
+      }
+    });
+  }
+
   sendControl(body: Uint8Array): void {
     const msg = Buffer.allocUnsafe(body.byteLength + 1);
     msg[0] = CONTROL_MAGIC;
@@ -156,4 +431,16 @@ export class WsLink implements SendLink, RecvLink {
   terminate(): void {
     this.ws.terminate();
   }
+}
+
+/** One contiguous, caller-owned frame (a view when it arrived in one piece). */
+function join(frame: Pending, length: number): Uint8Array {
+  if (!Array.isArray(frame)) return frame;
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const piece of frame) {
+    out.set(piece, at);
+    at += piece.byteLength;
+  }
+  return out;
 }
