@@ -9,6 +9,7 @@ import type { RingConfig } from './config/schema.js';
 import { launch, formatSummary, writeJsonAtomic } from './launch/launcher.js';
 import { LauncherMsg } from './launch/ipc.js';
 import { runPeer, type PeerEvent } from './train/run-peer.js';
+import { withBuiltInPreset } from './train/datasets.js';
 import { loadModel } from './model/file.js';
 import { loadDataset } from './data/index.js';
 import { evaluate } from './model/metrics.js';
@@ -49,6 +50,10 @@ Launch options:
   --checkpoint-every K     checkpoint every K steps (default 0 = never; 50 when only --checkpoint-dir is given)
   --resume                 continue from the newest checkpoint step that every rank has
   --inject-kill RANK@STEP  fault injection: SIGKILL that rank's process right after STEP
+  --inject-delay RANK:MS   fault injection: that rank's gradient is MS late every step
+                           (with --deadline-ms or --adaptive-deadline true it is dropped instead of waited for)
+  --rejoin                 restart a peer that dies so it rejoins the running ring
+  --no-elastic             stop the whole run when a peer dies (default: the ring re-forms without it)
 
 Config flags:
 ${configFlagHelp()}`,
@@ -65,6 +70,8 @@ Peer options:
   --summary FILE     write this peer's result as JSON
   --save-model FILE  save the trained model (rank 0 only)
   --checkpoint-dir DIR, --checkpoint-every K, --resume   as for launch
+  --rejoin           this peer restarts: ask the running ring to let it back in
+  --no-elastic       exit when a neighbour dies (default: re-form the ring without it)
 
 Config flags:
 ${configFlagHelp()}`,
@@ -122,7 +129,7 @@ function parse(args: string[], extra: Record<string, { type: 'string' | 'boolean
 /** Config file (if any) with flags merged over it, validated by the schema. */
 function resolveConfig(values: Record<string, unknown>, configPath: string | undefined): RingConfig {
   const base = configPath ? readConfigFile(configPath) : {};
-  const merged = mergeConfig(base, flagsToConfig(values));
+  const merged = withBuiltInPreset(mergeConfig(base, flagsToConfig(values)));
   return parseConfig(merged, configPath ? `${configPath} + flags` : 'flags');
 }
 
@@ -137,6 +144,9 @@ async function cmdLaunch(args: string[]): Promise<number> {
     'timeout-ms': { type: 'string' },
     ...CHECKPOINT_OPTIONS,
     'inject-kill': { type: 'string' },
+    'inject-delay': { type: 'string' },
+    rejoin: { type: 'boolean' },
+    'no-elastic': { type: 'boolean' },
   });
   const peers = Number(v.peers ?? 4);
   if (!Number.isInteger(peers) || peers < 1 || peers > 64) throw new RingError('E_USAGE', `--peers must be an integer from 1 to 64, got '${String(v.peers)}'`);
@@ -157,6 +167,9 @@ async function cmdLaunch(args: string[]): Promise<number> {
     timeoutMs,
     checkpoint: checkpointOptions(v),
     injectKill: parseInjectKill(v['inject-kill'] as string | undefined),
+    injectDelay: parseInjectDelay(v['inject-delay'] as string | undefined),
+    elastic: !v['no-elastic'],
+    rejoin: Boolean(v.rejoin),
   });
   process.stdout.write(v.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
   if (!summary.identical) throw new RingError('E_WEIGHTS_DIVERGED', 'peers finished with different weights');
@@ -187,6 +200,13 @@ function parseInjectKill(s: string | undefined): { rank: number; step: number } 
   return { rank: Number(m[1]), step: Number(m[2]) };
 }
 
+function parseInjectDelay(s: string | undefined): { rank: number; ms: number } | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d+):(\d+(?:\.\d+)?)$/.exec(s);
+  if (!m) throw new RingError('E_USAGE', `--inject-delay takes RANK:MS (e.g. 1:200), got '${s}'`);
+  return { rank: Number(m[1]), ms: Number(m[2]) };
+}
+
 /** A peer started by `launch`: config and addresses arrive over the IPC channel. */
 function cmdPeerIpc(): Promise<number> {
   return new Promise((resolve) => {
@@ -211,12 +231,15 @@ function cmdPeerIpc(): Promise<number> {
           rank: msg.rank,
           size: msg.size,
           listenHost: '127.0.0.1',
-          listenPort: 0,
+          listenPort: msg.listenPort ?? 0,
           resolvePeers: () => new Promise((res) => (peersResolve = res)),
           emit: (e: PeerEvent) => send(e),
           saveModelPath: msg.saveModel,
           checkpoint: msg.checkpoint,
           injectKillAtStep: msg.injectKillAtStep,
+          injectDelayMs: msg.injectDelayMs,
+          elastic: msg.elastic,
+          rejoin: msg.rejoin,
         });
         await sendLast({ t: 'result', result });
       };
@@ -243,6 +266,8 @@ async function cmdPeer(args: string[]): Promise<number> {
     summary: { type: 'string' },
     'save-model': { type: 'string' },
     ...CHECKPOINT_OPTIONS,
+    rejoin: { type: 'boolean' },
+    'no-elastic': { type: 'boolean' },
   });
   if (!v.config) throw new RingError('E_USAGE', 'peer needs --config FILE (with a peers list); see --help');
   const rank = Number(v.rank);
@@ -262,6 +287,8 @@ async function cmdPeer(args: string[]): Promise<number> {
     emit: (e) => line({ ...e, event: e.t === 'log' ? e.event : e.t }),
     saveModelPath: v['save-model'] as string | undefined,
     checkpoint: checkpointOptions(v),
+    elastic: !v['no-elastic'],
+    rejoin: Boolean(v.rejoin),
   });
   line({ t: 'result', rank, result });
   if (v.summary) writeJsonAtomic(v.summary as string, result);

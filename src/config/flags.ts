@@ -7,7 +7,7 @@ import { RingError } from '../errors.js';
 export interface ConfigFlag {
   flag: string;
   path: string[];
-  kind: 'string' | 'number' | 'int';
+  kind: 'string' | 'number' | 'int' | 'bool';
   help: string;
 }
 
@@ -36,6 +36,8 @@ export const CONFIG_FLAGS: ConfigFlag[] = [
   { flag: 'connect-timeout-ms', path: ['ring', 'connectTimeoutMs'], kind: 'int', help: 'wait this long for neighbours (default 30000)' },
   { flag: 'recv-timeout-ms', path: ['ring', 'recvTimeoutMs'], kind: 'int', help: 'a silent neighbour is dead after this (default 60000)' },
   { flag: 'secret', path: ['secret'], kind: 'string', help: 'shared secret for peer authentication' },
+  { flag: 'deadline-ms', path: ['straggler', 'deadlineMs'], kind: 'number', help: 'SGD: a gradient not ready by then is dropped for that step' },
+  { flag: 'adaptive-deadline', path: ['straggler', 'adaptive'], kind: 'bool', help: 'SGD: deadline = factor x the ring median readiness time (true|false)' },
 ];
 
 /** Turns parsed flag values into a partial config object. */
@@ -45,7 +47,10 @@ export function flagsToConfig(values: Record<string, unknown>): Record<string, u
     const raw = values[f.flag];
     if (raw === undefined) continue;
     let v: unknown = raw;
-    if (f.kind !== 'string') {
+    if (f.kind === 'bool') {
+      if (raw !== 'true' && raw !== 'false') throw new RingError('E_USAGE', `--${f.flag} expects true or false, got '${String(raw)}'`);
+      v = raw === 'true';
+    } else if (f.kind !== 'string') {
       const n = Number(raw);
       if (raw === '' || !Number.isFinite(n) || (f.kind === 'int' && !Number.isInteger(n))) {
         throw new RingError('E_USAGE', `--${f.flag} expects ${f.kind === 'int' ? 'an integer' : 'a number'}, got '${String(raw)}'`);

@@ -23,6 +23,8 @@ export const HelloMsg = z
     version: z.number().int(),
     /** 'ring': take a place in generation `generation`; 'join': a (re)started peer asks to be let in. */
     intent: z.enum(['ring', 'join']).default('ring'),
+    /** A ring-intent dial that admits waiting joiners (a planned re-form), not a crash recovery. */
+    admit: z.boolean().default(false),
   })
   .strict();
 export const WelcomeMsg = z.object({ t: z.literal('welcome'), mac: Hex }).strict();

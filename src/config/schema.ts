@@ -73,6 +73,17 @@ export const RingSection = z
   })
   .strict();
 
+export const StragglerSection = z
+  .object({
+    /** Fixed per-step deadline for a peer's gradient (ms); a peer that misses it contributes nothing that step. */
+    deadlineMs: z.number().positive().optional(),
+    /** Derive the deadline from the ring's recent readiness times (median × factor, at least minMs). */
+    adaptive: z.boolean().default(false),
+    factor: z.number().min(1).default(3),
+    minMs: z.number().positive().default(20),
+  })
+  .strict();
+
 export const RingConfigSchema = z
   .object({
     /** Rank r is peers[r]. Needed for `peer`; `launch` picks free loopback ports itself. */
@@ -83,6 +94,7 @@ export const RingConfigSchema = z
     train: TrainSection.prefault({}),
     codec: CodecSection.prefault({}),
     ring: RingSection.prefault({}),
+    straggler: StragglerSection.prefault({}),
   })
   .strict();
 

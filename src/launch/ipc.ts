@@ -11,6 +11,10 @@ export const LauncherMsg = z.discriminatedUnion('t', [
     saveModel: z.string().optional(),
     checkpoint: z.object({ dir: z.string(), every: z.number().int().nonnegative(), resume: z.boolean() }).optional(),
     injectKillAtStep: z.number().int().positive().optional(),
+    injectDelayMs: z.number().nonnegative().optional(),
+    elastic: z.boolean().default(true),
+    rejoin: z.boolean().default(false),
+    listenPort: z.number().int().min(0).max(65535).optional(),
   }),
   z.object({ t: z.literal('peers'), peers: z.array(PeerAddress) }),
 ]);

@@ -4,6 +4,7 @@ import type { RingConfig } from '../config/schema.js';
 import { RingError } from '../errors.js';
 import type { PeerEvent, PeerResult } from '../train/run-peer.js';
 import { ProgressView, formatBytes } from './progress.js';
+import type { z } from 'zod';
 import type { LauncherMsg } from './ipc.js';
 
 export interface LaunchOptions {
@@ -22,6 +23,12 @@ export interface LaunchOptions {
   checkpoint?: { dir: string; every: number; resume: boolean };
   /** Fault injection: SIGKILL this rank's process right after this step. */
   injectKill?: { rank: number; step: number };
+  /** Fault injection: this rank's gradient is late by MS every step. */
+  injectDelay?: { rank: number; ms: number };
+  /** Keep training when a peer dies (the ring re-forms without it). */
+  elastic: boolean;
+  /** Restart a peer that died so it rejoins the ring. */
+  rejoin: boolean;
 }
 
 export interface RingSummary {
@@ -38,8 +45,16 @@ export interface RingSummary {
   test: { rows: number; accuracy: number; logloss: number; auc: number } | null;
   digests: string[];
   identical: boolean;
-  /** Bytes each rank put on the wire (frames + headers), in rank order. */
+  /** Bytes each rank put on the wire (frames + headers), in rank order (0 for a rank that died). */
   bytesSentPerPeer: number[];
+  /** Ranks alive at the end; digests and identical are over these. */
+  survivors: number[];
+  /** How many times the ring re-formed (failures and rejoins). */
+  generations: number;
+  /** Per rank: steps whose gradient was dropped by the deadline. */
+  dropped: number[];
+  /** Per rank: times the launcher restarted it (--rejoin). */
+  restarts: number[];
   stepMs: number;
   computeMs: number;
   commMs: number;
@@ -56,6 +71,10 @@ interface PeerProc {
   result?: PeerResult;
   stderrTail: string;
   exited: boolean;
+  /** Crashed after the ring formed; the ring went on without it. */
+  dead: boolean;
+  restarts: number;
+  dropNotes?: number;
 }
 
 /**
@@ -80,14 +99,22 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const send = (p: PeerProc, msg: LauncherMsg) => {
+  const send = (p: PeerProc, msg: z.input<typeof LauncherMsg>) => {
     if (p.child.connected) p.child.send(msg);
   };
 
-  for (let rank = 0; rank < o.peers; rank++) {
+  const shown = new Set<string>();
+  const allSettled = () => {
+    const alive = procs.filter((q) => !q.dead);
+    if (alive.length === 0) fail(new RingError('E_PEER_LOST', 'every peer died; nothing to report'));
+    else if (alive.every((q) => q.result)) settle(null);
+  };
+
+  const start = (rank: number, rejoin: boolean): PeerProc => {
     const child = fork(o.cliPath, ['peer', '--ipc'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    const p: PeerProc = { rank, child, stderrTail: '', exited: false };
-    procs.push(p);
+    const old = procs[rank];
+    const p: PeerProc = { rank, child, stderrTail: '', exited: false, dead: false, port: old?.port, restarts: (old?.restarts ?? -1) + 1 };
+    procs[rank] = p;
     child.stderr?.on('data', (b: Buffer) => {
       p.stderrTail = (p.stderrTail + b.toString()).slice(-4000);
     });
@@ -96,7 +123,8 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
       switch (msg.t) {
         case 'listening':
           p.port = msg.port as number;
-          if (procs.length === o.peers && procs.every((q) => q.port !== undefined)) {
+          if (rejoin) send(p, { t: 'peers', peers: procs.map((q) => ({ host: '127.0.0.1', port: q.port! })) });
+          else if (procs.length === o.peers && procs.every((q) => q.port !== undefined)) {
             const peers = procs.map((q) => ({ host: '127.0.0.1', port: q.port! }));
             for (const q of procs) send(q, { t: 'peers', peers });
           }
@@ -104,9 +132,21 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
         case 'progress':
           view.update(msg as unknown as Extract<PeerEvent, { t: 'progress' }>);
           break;
+        case 'log':
+          if (['ring-recovered', 'peer-joined', 'dropped'].includes(String(msg.event)) && !o.quiet && !o.json) {
+            // Every member reports the same event; show it once (and only the first few drops).
+            const f = (msg.fields ?? {}) as Record<string, unknown>;
+            const key = `${String(msg.event)}:${String(f.generation ?? f.step)}`;
+            if (!shown.has(key) && (msg.event !== 'dropped' || shown.size < 5)) {
+              shown.add(key);
+              view.break();
+              process.stderr.write(`ringtrain: rank ${rank}: ${String(msg.event)} ${JSON.stringify(msg.fields ?? {})}\n`);
+            }
+          }
+          break;
         case 'result':
           p.result = msg.result as PeerResult;
-          if (procs.every((q) => q.result)) settle(null);
+          allSettled();
           break;
         case 'error':
           fail(new RingError((msg.code as RingError['code']) ?? 'E_INTERNAL', `rank ${rank} failed: ${String(msg.code)}: ${String(msg.message)}`, { rank, exitCode: msg.exitCode }));
@@ -117,10 +157,23 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
     });
     child.on('exit', (code, signal) => {
       p.exited = true;
-      if (!p.result && !failure) {
-        const tail = p.stderrTail.trim().split('\n').slice(-8).join('\n');
-        fail(new RingError('E_PEER_LOST', `rank ${rank} exited (${signal ?? `code ${code}`}) before finishing${tail ? `:\n${tail}` : ''}`, { rank }));
+      if (p.result || failure || procs[rank] !== p) return;
+      const tail = p.stderrTail.trim().split('\n').slice(-8).join('\n');
+      const how = signal ?? `code ${code}`;
+      // A crash after the ring formed: the others re-form without it (elastic), and --rejoin
+      // starts it again on its old port so it can ask to be let back in.
+      const formed = procs.length === o.peers && procs.every((q) => q.port !== undefined);
+      if (o.elastic && formed) {
+        p.dead = true;
+        if (!o.quiet && !o.json) {
+          view.break();
+          process.stderr.write(`ringtrain: rank ${rank} died (${how}); the ring goes on without it${o.rejoin ? ', restarting it' : ''}\n`);
+        }
+        if (o.rejoin && p.restarts < 3) start(rank, true);
+        else allSettled();
+        return;
       }
+      fail(new RingError('E_PEER_LOST', `rank ${rank} exited (${how}) before finishing${tail ? `:\n${tail}` : ''}`, { rank }));
     });
     send(p, {
       t: 'init',
@@ -129,9 +182,15 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
       config: o.config as unknown as Record<string, unknown>,
       saveModel: rank === 0 ? o.saveModel : undefined,
       checkpoint: o.checkpoint,
-      injectKillAtStep: o.injectKill?.rank === rank ? o.injectKill.step : undefined,
+      injectKillAtStep: !rejoin && o.injectKill?.rank === rank ? o.injectKill.step : undefined,
+      injectDelayMs: o.injectDelay?.rank === rank ? o.injectDelay.ms : undefined,
+      elastic: o.elastic,
+      rejoin,
+      listenPort: rejoin ? p.port : undefined,
     });
-  }
+    return p;
+  };
+  for (let rank = 0; rank < o.peers; rank++) start(rank, false);
 
   let timer: NodeJS.Timeout | undefined;
   if (o.timeoutMs) timer = setTimeout(() => fail(new RingError('E_PEER_TIMEOUT', `the ring did not finish within ${o.timeoutMs} ms`)), o.timeoutMs);
@@ -143,7 +202,7 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
   await stopAll(procs, err ? 0 : 5000);
   if (err) throw err;
 
-  const results = procs.map((p) => p.result!);
+  const results = procs.filter((p) => p.result).map((p) => p.result!);
   const r0 = results[0];
   const summary: RingSummary = {
     peers: o.peers,
@@ -159,7 +218,11 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
     test: r0.test,
     digests: results.map((r) => r.digest),
     identical: results.every((r) => r.digest === r0.digest),
-    bytesSentPerPeer: results.map((r) => r.bytesSent),
+    bytesSentPerPeer: procs.map((p) => p.result?.bytesSent ?? 0),
+    survivors: results.map((r) => r.rank),
+    generations: Math.max(...results.map((r) => r.generation)),
+    dropped: r0.dropped,
+    restarts: procs.map((p) => p.restarts),
     stepMs: r0.stepMs,
     computeMs: mean(results.map((r) => r.computeMs)),
     commMs: mean(results.map((r) => r.commMs)),
@@ -205,9 +268,13 @@ export function formatSummary(s: RingSummary): string {
   lines.push(`  bytes sent  per peer: ${s.bytesSentPerPeer.map(formatBytes).join(', ')}`);
   lines.push(
     s.identical
-      ? `  weights     identical on all ${s.peers} peers (sha256 ${short(s.digests[0])})`
+      ? `  weights     identical on all ${s.survivors.length} ${s.survivors.length === s.peers ? '' : 'surviving '}peers (sha256 ${short(s.digests[0])})`
       : `  weights     DIFFER between peers: ${s.digests.map((d, r) => `${r}:${short(d)}`).join(' ')}`,
   );
+  if (s.generations > 0 || s.survivors.length < s.peers) {
+    lines.push(`  membership  ring re-formed ${s.generations} time(s); alive at the end: ranks ${s.survivors.join(', ')}${s.restarts.some((r) => r > 0) ? ` (restarts: ${s.restarts.join(', ')})` : ''}`);
+  }
+  if (s.dropped.some((d) => d > 0)) lines.push(`  stragglers  steps dropped by deadline per rank: ${s.dropped.join(', ')}`);
   if (s.stopReason) lines.push(`  stopped     ${s.stopReason}`);
   return lines.join('\n');
 }

@@ -78,6 +78,8 @@ export class RingPeer {
   private joiners: WsLink[] = [];
   private census: { generation: number; ids: Set<number>; done: Waiting<number[]> | null; early: number[] } | null = null;
   private addresses: PeerAddressLike[] = [];
+  /** A restarted peer waiting to be let in: it refuses crash-recovery dials, which are not for it. */
+  private joining = false;
   private step = 0;
   generation = 0;
   /** Ids in the current ring, ascending; our position is members.indexOf(id). */
@@ -155,7 +157,9 @@ export class RingPeer {
 
   /** Listener side of the handshake: challenge → hello (checked) → welcome, then file the link. */
   private async acceptDialer(ws: WebSocket, who: string): Promise<void> {
-    const link = new WsLink(ws, `peer at ${who}`, this.opts.recvTimeoutMs);
+    // No receive timeout: this side of a link never waits for data (see refuseDataFrames).
+    const link = new WsLink(ws, `peer at ${who}`, 0);
+    refuseDataFrames(link, ws);
     const nonce = newNonce();
     const refuse = (code: 'E_AUTH' | 'E_HANDSHAKE', reason: string): RingError => {
       link.sendControl(encodeControl({ t: 'refuse', code, reason }));
@@ -164,7 +168,10 @@ export class RingPeer {
     };
     if (this.closed) throw refuse('E_HANDSHAKE', `peer ${this.id} is shutting down`);
     link.sendControl(encodeControl({ t: 'challenge', nonce, rank: this.id, version: PROTOCOL_VERSION }));
-    const hello = await nextControl(link, 'hello', HANDSHAKE_TIMEOUT_MS);
+    const hello = await nextControl(link, 'hello', HANDSHAKE_TIMEOUT_MS).catch((e: RingError) => {
+      // No hello in time: close the link with a code instead of leaving it open for ever.
+      throw e.code === 'E_HANDSHAKE' ? refuse('E_HANDSHAKE', e.message) : e;
+    });
     if (hello.t !== 'hello') throw refuse('E_HANDSHAKE', 'expected hello');
     if (hello.version !== PROTOCOL_VERSION) throw refuse('E_HANDSHAKE', `protocol version ${hello.version}, this peer speaks ${PROTOCOL_VERSION}`);
     const wantMac = handshakeMac(this.opts.secret, nonce, hello.rank, this.opts.configHash, 'dialer');
@@ -176,6 +183,7 @@ export class RingPeer {
     }
     if (hello.intent === 'ring') {
       const g = hello.generation;
+      if (this.joining && !hello.admit) throw refuse('E_HANDSHAKE', `rank ${this.id} is rejoining and not yet a member of generation ${g}`);
       const expected = g === 0 ? (this.id + 1) % this.opts.size : -1;
       if (g === 0 && hello.rank !== expected) throw refuse('E_HANDSHAKE', `peer at ${who} says it is rank ${hello.rank}, but rank ${this.id}'s successor is rank ${expected}`);
       if (g < this.generation || this.incoming.has(g)) throw refuse('E_HANDSHAKE', `rank ${this.id} already has a successor for generation ${g}`);
@@ -268,7 +276,7 @@ export class RingPeer {
    * Dials peer `id`. With `persist`, keeps retrying until the deadline (the peer may still be
    * starting); without, a refusal means the peer is gone and null is returned.
    */
-  private async dial(id: number, deadline: number, generation: number, intent: 'ring' | 'join', persist: boolean): Promise<WsLink | null> {
+  private async dial(id: number, deadline: number, generation: number, intent: 'ring' | 'join', persist: boolean, admit = false): Promise<WsLink | null> {
     const addr = this.addresses[id];
     const url = `ws://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
     let lastErr = '';
@@ -284,7 +292,13 @@ export class RingPeer {
         ws.once('open', () => resolve(null));
         ws.once('error', (e: Error) => resolve(e.message));
       });
-      if (opened === null) return this.greet(link, id, challenge, generation, intent);
+      if (opened === null) {
+        return this.greet(link, id, challenge, generation, intent, admit).catch((e: RingError) => {
+          // A failed handshake closes its link with a code (the listener may not).
+          link.close(e.code === 'E_AUTH' ? CloseCodes.auth : e.code === 'E_HANDSHAKE' ? CloseCodes.mismatch : CloseCodes.badFrame, e.code);
+          throw e;
+        });
+      }
       ws.terminate();
       lastErr = opened;
       if (Date.now() + 200 > deadline) {
@@ -296,7 +310,7 @@ export class RingPeer {
   }
 
   /** Dialer side of the handshake: challenge → hello → welcome (its MAC checked) or refuse. */
-  private async greet(link: WsLink, id: number, challengeP: Promise<ControlMsg>, generation: number, intent: 'ring' | 'join'): Promise<WsLink> {
+  private async greet(link: WsLink, id: number, challengeP: Promise<ControlMsg>, generation: number, intent: 'ring' | 'join', admit: boolean): Promise<WsLink> {
     const challenge = await challengeP;
     if (challenge.t !== 'challenge') throw new RingError('E_HANDSHAKE', 'expected challenge');
     if (challenge.rank !== id) {
@@ -315,6 +329,7 @@ export class RingPeer {
         mac: handshakeMac(this.opts.secret, challenge.nonce, this.id, this.opts.configHash, 'dialer'),
         version: PROTOCOL_VERSION,
         intent,
+        admit,
       }),
     );
     const reply = await nextControl(link, 'welcome', HANDSHAKE_TIMEOUT_MS);
@@ -374,7 +389,7 @@ export class RingPeer {
    * dial the nearest live predecessor by id, accept the new successor, then a census tells every
    * member the same list. Collective step numbers restart at 0 in the new generation.
    */
-  async reform(): Promise<{ generation: number; members: number[] }> {
+  async reform(admit = false): Promise<{ generation: number; members: number[] }> {
     const generation = this.generation + 1;
     this.dropLinks();
     // Tell waiting joiners which generation to dial in for; they then act like any re-forming peer.
@@ -383,18 +398,18 @@ export class RingPeer {
       j.close(CloseCodes.normal, 'join');
     }
     this.joiners = [];
-    return this.formGeneration(generation, REFORM_DIAL_MS);
+    return this.formGeneration(generation, REFORM_DIAL_MS, admit);
   }
 
   /** The dial/accept/census/barrier sequence shared by reform() and a joiner's first entry. */
-  private async formGeneration(generation: number, dialMs: number): Promise<{ generation: number; members: number[] }> {
+  private async formGeneration(generation: number, dialMs: number, admit: boolean): Promise<{ generation: number; members: number[] }> {
     const n = this.opts.size;
     this.census = { generation, ids: new Set([this.id]), done: null, early: this.census?.generation === generation ? this.census.early : [] };
     let pred: WsLink | null = null;
     for (let k = 1; k < n && !pred; k++) {
       const id = (this.id - k + n) % n;
       try {
-        pred = await this.dial(id, Date.now() + dialMs, generation, 'ring', false);
+        pred = await this.dial(id, Date.now() + dialMs, generation, 'ring', false, admit);
       } catch (e) {
         this.log('reform-dial-failed', { rank: id, reason: (e as Error).message });
       }
@@ -468,6 +483,7 @@ export class RingPeer {
    */
   async joinRunningRing(addresses: PeerAddressLike[]): Promise<{ generation: number; members: number[] }> {
     this.addresses = addresses;
+    this.joining = true;
     const n = this.opts.size;
     const deadline = Date.now() + this.opts.connectTimeoutMs;
     while (Date.now() < deadline) {
@@ -484,7 +500,9 @@ export class RingPeer {
         link.terminate();
         if (ack?.t === 'join-ack') {
           this.log('join-accepted', { generation: ack.generation, via: id });
-          return this.formGeneration(ack.generation, REFORM_DIAL_MS * 2);
+          const formed = await this.formGeneration(ack.generation, REFORM_DIAL_MS * 2, true);
+          this.joining = false;
+          return formed;
         }
       }
       await sleep(300);
@@ -558,6 +576,20 @@ export class RingPeer {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   }
+}
+
+/**
+ * Data flows from a listener to the peer that dialled it, never back: a data frame from a dialer
+ * is a protocol violation at any time, and before the handshake it would let anyone fill this
+ * peer's memory. The first one closes the link (4001) and stops reading from its socket.
+ */
+function refuseDataFrames(link: WsLink, ws: WebSocket): void {
+  link
+    .recvWith(() => {
+      link.reject(new RingError('E_FRAME', `${link.peerName} sent a data frame to the listening side; data flows only from a peer to its successor`));
+      ws.pause();
+    })
+    .catch(() => undefined);
 }
 
 function nextControl(link: WsLink, want: string, timeoutMs: number): Promise<ControlMsg> {

@@ -13,7 +13,13 @@ export interface TrainingSetup {
 }
 
 /** Maps the `train` section of the config onto an optimizer. Every peer builds the same one. */
-export async function buildOptimizer(config: RingConfig, shard: CsrDataset, ctx: RingContext): Promise<TrainingSetup> {
+export async function buildOptimizer(
+  config: RingConfig,
+  shard: CsrDataset,
+  ctx: RingContext,
+  /** Known regularization (a joiner gets it from the ring instead of counting rows). */
+  known?: { lambda: number; globalRows: number },
+): Promise<TrainingSetup> {
   const t = config.train;
   let oc: OptimizerConfig;
   if (t.algo === 'sgd') {
@@ -21,7 +27,7 @@ export async function buildOptimizer(config: RingConfig, shard: CsrDataset, ctx:
   } else {
     oc = { kind: t.algo, ...(t.tol !== undefined ? { tol: t.tol } : {}), ...(t.steps !== undefined ? { maxIterations: t.steps } : {}) };
   }
-  const built = await createOptimizer(oc, shard, ctx, { lambda: t.lambda, C: t.C });
+  const built = await createOptimizer(oc, shard, ctx, known ?? { lambda: t.lambda, C: t.C });
   const sgdTotal = (built.optimizer as { totalSteps?: number }).totalSteps;
   return {
     optimizer: built.optimizer,

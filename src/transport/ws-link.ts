@@ -19,6 +19,12 @@ export const CloseCodes = {
 /** Payloads up to this size are copied next to the headers and written in one piece. */
 const COPY_SEND_MAX = 16 * 1024;
 
+/** Direct-mode read size while a frame header is expected (libuv's own default). */
+const READ_BYTES = 64 * 1024;
+
+/** Frames at least this long are read straight into their final buffer. */
+const LARGE_FRAME = 64 * 1024;
+
 type Waiter = {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -26,9 +32,6 @@ type Waiter = {
   /** Borrowing receive: called with a view that is only valid during the call. */
   use?: (frame: Uint8Array) => unknown;
 };
-
-/** A received frame: one view, or the pieces it arrived in (joined only when someone asks). */
-type Pending = Uint8Array | Uint8Array[];
 
 /** The parts of ws's WebSocket this file reaches into (ws 8); every use is checked first. */
 interface WsInternals {
@@ -55,7 +58,7 @@ interface WsInternals {
  *    the server side, whose frames are unmasked; a client (which must mask) uses ws.send.
  */
 export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
-  private inbox: Pending[] = [];
+  private inbox: Uint8Array[] = [];
   private inboxHead = 0;
   private waiter: Waiter | null = null;
   private failure: RingError | null = null;
@@ -92,20 +95,25 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
 
   /** The socket under ws, when this side may write unmasked frames to it directly. */
   private rawSend: Socket | null = null;
-  /** Reused join buffer for borrowed frames that arrived in pieces. */
-  private joinBuf = new Uint8Array(0);
 
-  // Frame parser state (fast receive path).
+  // Receive path. 'ws': ws parses. 'chunks': we parse the socket's 'data' chunks. 'direct': the
+  // socket reads into our buffers. 'returned': direct reads, but the stream belongs to ws again.
+  private mode: 'ws' | 'chunks' | 'direct' | 'returned' = 'ws';
   private readonly wsHeader = Buffer.alloc(14);
   private headerHave = 0;
   private headerNeed = 2;
-  private payloadLeft = -1;
-  private payloadLength = 0;
-  private pieces: Uint8Array[] = [];
+  private inPayload = false;
+  private frameLength = 0;
+  /** Bytes of the current frame already in joinBuf. */
+  private have = 0;
+  /** Where frames that span reads are assembled (reused; 8-aligned, so payloads are aligned). */
+  private joinBuf = new Uint8Array(0);
+  /** Direct mode: the read buffer while a frame header is expected. */
+  private readBuf: Buffer | null = null;
   private maxPayload = 0;
   private wsOnData: ((chunk: Buffer) => void) | null = null;
   private socket: Socket | null = null;
-  private readonly onSocketData = (chunk: Buffer) => this.parse(chunk);
+  private readonly onSocketData = (chunk: Buffer) => this.onChunk(chunk);
 
   constructor(
     private readonly ws: WebSocket,
@@ -134,7 +142,8 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
   }
 
   private takeOver(): void {
-    if (process.env.RINGTRAIN_WS_SLOW) return;
+    const tuning = process.env.RINGTRAIN_WS_PATH ?? '';
+    if (tuning === 'ws') return;
     const internals = this.ws as unknown as WsInternals;
     const socket = internals._socket;
     const receiver = internals._receiver;
@@ -147,35 +156,110 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
     socket.removeListener('data', wsOnData);
     socket.on('data', this.onSocketData);
     socket.once('close', () => socket.removeListener('data', this.onSocketData));
+    this.mode = 'chunks';
     if (internals._isServer === true) this.rawSend = socket;
+    // Only the client side receives ring data (unmasked); the server side hands its first
+    // (masked) frame back to ws anyway.
+    else if (tuning !== 'chunks') this.goDirectWhenDrained();
+  }
+
+  /**
+   * Direct reads (net.Socket `onread` semantics, switched on after the upgrade): the kernel
+   * copies straight into our buffers, so no Buffer is allocated per read and no GC follows.
+   * Node only offers this when a socket is created, so this reaches into net.Socket's private
+   * user-buffer slots (Node 12+) after checking that they are there; otherwise reads stay as
+   * 'data' chunks. Bytes ws already buffered are taken first, so the stream stays in order.
+   */
+  private goDirectWhenDrained(): void {
+    const socket = this.socket!;
+    if (socket.readableLength > 0) return; // onChunk calls again once they have been consumed
+    const slots = Object.getOwnPropertySymbols(socket);
+    const slot = (name: string) => slots.find((s) => s.description === name);
+    const kBuffer = slot('kBuffer');
+    const kBufferCb = slot('kBufferCb');
+    const kBufferGen = slot('kBufferGen');
+    const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
+    if (!kBuffer || !kBufferCb || !kBufferGen || typeof handle?.useUserBuffer !== 'function' || (socket as { encrypted?: boolean }).encrypted) return;
+    const s = socket as unknown as Record<symbol, unknown>;
+    if (s[kBuffer] !== null || s[kBufferCb] !== null || s[kBufferGen] !== null) return;
+    this.readBuf = Buffer.allocUnsafeSlow(READ_BYTES);
+    const first = this.nextReadTarget();
+    s[kBufferCb] = (n: number, buf: Uint8Array) => this.onDirectRead(n, buf);
+    s[kBufferGen] = () => this.nextReadTarget();
+    s[kBuffer] = first;
+    handle.useUserBuffer(first);
+    this.mode = 'direct';
+  }
+
+  /** Direct mode: the rest of the current frame goes straight into joinBuf; else a header read. */
+  private nextReadTarget(): Uint8Array {
+    if (this.inPayload && this.mode === 'direct') return this.joinBuf.subarray(this.have, this.frameLength);
+    // After a large frame, read just the next headers (largest WebSocket header + ours), so the
+    // next large payload goes straight into joinBuf instead of being copied out of readBuf.
+    return this.frameLength >= LARGE_FRAME ? this.readBuf!.subarray(0, 10 + HEADER_BYTES) : this.readBuf!;
+  }
+
+  private onDirectRead(n: number, buf: Uint8Array): void {
+    if (this.mode === 'returned') {
+      this.wsOnData!.call(this.socket, Buffer.from(buf.subarray(0, n)));
+      return;
+    }
+    if (buf.buffer === this.readBuf!.buffer) {
+      this.consume(buf.subarray(0, n), true);
+      return;
+    }
+    this.have += n;
+    if (this.have === this.frameLength) {
+      this.inPayload = false;
+      this.onFrame(this.joinBuf.subarray(0, this.frameLength), true);
+    }
+  }
+
+  private onChunk(chunk: Buffer): void {
+    if (this.mode === 'chunks') {
+      this.consume(chunk, false);
+      if (this.mode === 'chunks' && this.socket && !this.rawSend && (process.env.RINGTRAIN_WS_PATH ?? '') !== 'chunks') this.goDirectWhenDrained();
+    } else if (this.mode === 'direct') {
+      // Left over from before the switch (Node emits buffered data first).
+      this.consume(chunk, true);
+    }
   }
 
   /** Gives the rest of the byte stream (from a frame boundary) back to ws, for good. */
   private handBack(rest: Buffer): void {
     const socket = this.socket!;
     const wsOnData = this.wsOnData!;
-    socket.removeListener('data', this.onSocketData);
-    socket.on('data', wsOnData);
-    this.socket = null;
-    this.wsOnData = null;
+    if (this.mode === 'direct') {
+      // Reads cannot be switched back to Node's buffers; copies of them go to ws from now on.
+      this.mode = 'returned';
+    } else {
+      socket.removeListener('data', this.onSocketData);
+      socket.on('data', wsOnData);
+      this.mode = 'ws';
+    }
     if (rest.length) wsOnData.call(socket, rest);
   }
 
-  /** Parses one socket read: WebSocket frame headers, then payload views or pieces. */
-  private parse(chunk: Buffer): void {
+  /**
+   * Parses bytes from the socket: WebSocket frame headers, then payloads. A frame inside
+   * `bytes` is handed over as a view of it; one that spans reads is assembled in joinBuf.
+   * `transient`: the bytes will be overwritten by the next read (direct mode), so a view of them
+   * is only lent out, never kept.
+   */
+  private consume(bytes: Uint8Array, transient: boolean): void {
     let p = 0;
-    const n = chunk.length;
+    const n = bytes.length;
     while (p < n) {
-      if (this.payloadLeft < 0) {
+      if (!this.inPayload) {
         const h = this.wsHeader;
-        while (this.headerHave < this.headerNeed && p < n) h[this.headerHave++] = chunk[p++];
+        while (this.headerHave < this.headerNeed && p < n) h[this.headerHave++] = bytes[p++];
         if (this.headerHave < this.headerNeed) return;
         if (this.headerNeed === 2) {
           const len7 = h[1] & 0x7f;
           // Fast path: FIN + binary, no RSV bits, unmasked (a client receiving from a server),
           // and a real payload. Everything else goes back to ws, which knows the whole protocol.
           if (h[0] !== 0x82 || (h[1] & 0x80) !== 0 || len7 === 0) {
-            this.returnToWs(chunk, p);
+            this.returnToWs(bytes, p);
             return;
           }
           this.headerNeed = len7 === 126 ? 4 : len7 === 127 ? 10 : 2;
@@ -186,58 +270,61 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
         if (len7 === 126) len = h.readUInt16BE(2);
         else if (len7 === 127) {
           if (h.readUInt32BE(2) !== 0) {
-            this.returnToWs(chunk, p);
+            this.returnToWs(bytes, p);
             return;
           }
           len = h.readUInt32BE(6);
         }
         if (this.maxPayload > 0 && len > this.maxPayload) {
-          this.returnToWs(chunk, p);
+          this.returnToWs(bytes, p);
           return;
         }
-        this.payloadLeft = len;
-        this.payloadLength = len;
         this.headerHave = 0;
         this.headerNeed = 2;
+        this.inPayload = true;
+        this.frameLength = len;
+        this.have = 0;
       }
-      const avail = n - p;
-      if (this.pieces.length === 0 && avail >= this.payloadLeft) {
-        const view = chunk.subarray(p, p + this.payloadLeft);
-        p += this.payloadLeft;
-        this.payloadLeft = -1;
-        this.onFrame(view);
+      const left = this.frameLength - this.have;
+      if (this.have === 0 && n - p >= left) {
+        const view = bytes.subarray(p, p + left);
+        p += left;
+        this.inPayload = false;
+        this.onFrame(view, transient);
       } else {
-        const take = Math.min(avail, this.payloadLeft);
-        this.pieces.push(chunk.subarray(p, p + take));
+        if (this.have === 0 && this.joinBuf.byteLength < this.frameLength) {
+          this.joinBuf = new Uint8Array(Math.max(this.frameLength, Math.min(2 * this.joinBuf.byteLength, this.maxPayload || Infinity)));
+        }
+        const take = Math.min(n - p, left);
+        this.joinBuf.set(bytes.subarray(p, p + take), this.have);
+        this.have += take;
         p += take;
-        this.payloadLeft -= take;
-        if (this.payloadLeft === 0) {
-          const pieces = this.pieces;
-          this.pieces = [];
-          this.payloadLeft = -1;
-          this.onFrame(pieces);
+        if (this.have === this.frameLength) {
+          this.inPayload = false;
+          this.onFrame(this.joinBuf.subarray(0, this.frameLength), true);
         }
       }
-      if (!this.socket) return; // a frame handler closed or handed back the link
+      if (this.mode !== 'chunks' && this.mode !== 'direct') return; // handed back to ws
     }
   }
 
-  /** Hands the header bytes read so far plus the rest of this read back to ws. */
-  private returnToWs(chunk: Buffer, p: number): void {
-    const head = Buffer.from(this.wsHeader.subarray(0, this.headerHave));
+  /** Hands the header bytes read so far plus the rest of these bytes back to ws. */
+  private returnToWs(bytes: Uint8Array, p: number): void {
+    const rest = Buffer.concat([this.wsHeader.subarray(0, this.headerHave), bytes.subarray(p)]);
     this.headerHave = 0;
     this.headerNeed = 2;
-    this.handBack(Buffer.concat([head, chunk.subarray(p)]));
+    this.handBack(rest);
   }
 
-  private onFrame(frame: Pending): void {
-    const length = this.payloadLength;
-    this.bytesReceived += length;
-    const magic = Array.isArray(frame) ? frame[0][0] : frame[0];
+  /** A complete frame. `borrowed`: the view is only valid until this returns. */
+  private onFrame(frame: Uint8Array, borrowed: boolean): void {
+    this.bytesReceived += frame.byteLength;
+    const magic = frame[0];
     if (magic === FRAME_MAGIC) {
-      this.deliver(frame, length);
+      this.deliver(frame, borrowed);
     } else if (magic === CONTROL_MAGIC) {
-      this.deliverControl(join(frame, length).subarray(1));
+      // Decoded control messages may keep views of their bytes: give them their own copy.
+      this.deliverControl(borrowed ? Buffer.from(frame.subarray(1)) : frame.subarray(1));
     } else {
       this.reject(new RingError('E_FRAME', `${this.peerName} sent a frame with unknown magic byte 0x${magic.toString(16)}`));
     }
@@ -252,7 +339,7 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
     }
     const magic = data[0];
     if (magic === FRAME_MAGIC) {
-      this.deliver(data, data.byteLength);
+      this.deliver(data, false);
     } else if (magic === CONTROL_MAGIC) {
       this.deliverControl(data.subarray(1));
     } else {
@@ -260,37 +347,32 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
     }
   }
 
-  private deliver(frame: Pending, length: number): void {
+  private deliver(frame: Uint8Array, borrowed: boolean): void {
     const w = this.waiter;
     if (!w) {
-      this.inbox.push(frame);
+      // Nobody is waiting yet (the consumer is busy, or runs after this read): keep the frame.
+      // A frame that fills joinBuf is handed over whole (a new joinBuf is made); others are copied.
+      if (borrowed && frame.buffer === this.joinBuf.buffer && frame.byteLength >= LARGE_FRAME) {
+        this.inbox.push(frame);
+        this.joinBuf = new Uint8Array(this.joinBuf.byteLength);
+      } else {
+        this.inbox.push(borrowed ? Buffer.from(frame) : frame);
+      }
       return;
     }
     this.waiter = null;
     if (w.timer) clearTimeout(w.timer);
-    this.hand(w, frame, length);
+    this.hand(w, borrowed && !w.use ? Buffer.from(frame) : frame);
   }
 
-  private hand(w: Waiter, frame: Pending, length: number): void {
+  private hand(w: Waiter, frame: Uint8Array): void {
     if (!w.use) {
-      w.resolve(join(frame, length));
+      w.resolve(frame);
       return;
-    }
-    let view: Uint8Array;
-    if (Array.isArray(frame)) {
-      if (this.joinBuf.byteLength < length) this.joinBuf = new Uint8Array(Math.max(length, 2 * this.joinBuf.byteLength));
-      view = this.joinBuf.subarray(0, length);
-      let at = 0;
-      for (const piece of frame) {
-        view.set(piece, at);
-        at += piece.byteLength;
-      }
-    } else {
-      view = frame;
     }
     let result: unknown;
     try {
-      result = w.use(view);
+      result = w.use(frame);
     } catch (e) {
       w.reject(e as Error);
       return;
@@ -336,15 +418,12 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
   private take<T>(use: ((frame: Uint8Array) => T) | undefined): Promise<T> {
     if (this.inboxHead < this.inbox.length) {
       const f = this.inbox[this.inboxHead];
-      this.inbox[this.inboxHead++] = undefined as unknown as Pending;
+      this.inbox[this.inboxHead++] = undefined as unknown as Uint8Array;
       if (this.inboxHead === this.inbox.length) {
         this.inbox = [];
         this.inboxHead = 0;
       }
-      return new Promise<T>((resolve, reject) => {
-        const length = Array.isArray(f) ? f.reduce((s, x) => s + x.byteLength, 0) : f.byteLength;
-        this.hand({ resolve: resolve as (v: unknown) => void, reject, use }, f, length);
-      });
+      return new Promise<T>((resolve, reject) => this.hand({ resolve: resolve as (v: unknown) => void, reject, use }, f));
     }
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<T>((resolve, reject) => {
@@ -431,16 +510,4 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
   terminate(): void {
     this.ws.terminate();
   }
-}
-
-/** One contiguous, caller-owned frame (a view when it arrived in one piece). */
-function join(frame: Pending, length: number): Uint8Array {
-  if (!Array.isArray(frame)) return frame;
-  const out = Buffer.allocUnsafe(length);
-  let at = 0;
-  for (const piece of frame) {
-    out.set(piece, at);
-    at += piece.byteLength;
-  }
-  return out;
 }

@@ -25,7 +25,8 @@ export async function startRing(n: number, over: Partial<RingPeerOptions> & { co
       }),
     ),
   );
-  await Promise.all(peers.map((p, r) => p.join({ host: '127.0.0.1', port: peers[(r - 1 + n) % n].port })));
+  const addrs = peers.map((p) => ({ host: '127.0.0.1', port: p.port }));
+  await Promise.all(peers.map((p) => p.join(addrs)));
   return peers;
 }
 

@@ -50,7 +50,7 @@ describe('ring re-formation after a failure, and rejoin', () => {
       const joining = rejoined.joinRunningRing(addrs);
       while (!survivors.some((p) => p.joinRequested)) await new Promise((r) => setTimeout(r, 20));
       // At the step boundary every member re-forms (in the trainer the flag travels with the digest check).
-      const views = await Promise.all([...survivors.map((p) => p.reform()), joining]);
+      const views = await Promise.all([...survivors.map((p) => p.reform(true)), joining]);
       for (const v of views) expect(v.members).toEqual([0, 1, 2, 3]);
       const all = [...survivors, rejoined];
       const bufs = await allreduceAll(all, 3001, 11);
