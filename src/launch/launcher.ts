@@ -203,7 +203,8 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
   if (err) throw err;
 
   const results = procs.filter((p) => p.result).map((p) => p.result!);
-  const r0 = results[0];
+  // Report timings from a peer that trained from the start (a rejoined one saw only the end).
+  const r0 = procs.find((p) => p.result && p.restarts === 0)?.result ?? results[0];
   const summary: RingSummary = {
     peers: o.peers,
     steps: r0.steps,
