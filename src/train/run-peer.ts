@@ -306,7 +306,8 @@ class Training {
   }
 
   private snapshot(): void {
-    this.snaps.push({ step: this.opt.steps, state: structuredClone(this.opt.exportState()), residual: this.residual?.slice() });
+    // exportState returns copies, so later steps cannot change a snapshot.
+    this.snaps.push({ step: this.opt.steps, state: this.opt.exportState(), residual: this.residual?.slice() });
     if (this.snaps.length > SNAPSHOTS) this.snaps.shift();
   }
 
@@ -338,7 +339,7 @@ class Training {
   private rollbackTo(step: number): void {
     const snap = [...this.snaps].reverse().find((s) => s.step === step);
     if (!snap) throw new RingError('E_INTERNAL', `cannot roll back to step ${step}: this peer keeps steps ${this.snaps.map((s) => s.step).join(', ')}`);
-    this.opt.importState(structuredClone(snap.state));
+    this.opt.importState(snap.state); // importState copies, so the snapshot stays intact
     if (this.residual && snap.residual) this.residual.set(snap.residual);
     this.completed = step;
   }
