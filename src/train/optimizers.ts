@@ -17,17 +17,22 @@ export async function buildOptimizer(
   config: RingConfig,
   shard: CsrDataset,
   ctx: RingContext,
-  /** Known regularization (a joiner gets it from the ring instead of counting rows). */
-  known?: { lambda: number; globalRows: number },
+  /** Known regularization (a joiner gets it from the ring instead of counting rows), and a start point. */
+  known?: { lambda: number; globalRows: number; initialWeights?: Float64Array },
 ): Promise<TrainingSetup> {
   const t = config.train;
   let oc: OptimizerConfig;
   if (t.algo === 'sgd') {
-    oc = { kind: 'sgd', batch: t.batch, lr: t.lr, schedule: t.schedule, t0: t.t0, epochs: t.epochs, seed: t.seed, maxSteps: t.steps };
+    oc = { kind: 'sgd', batch: t.batch, lr: t.lr, schedule: t.schedule, t0: t.t0, epochs: t.epochs, seed: t.seed, maxSteps: t.steps, initialWeights: known?.initialWeights };
   } else {
-    oc = { kind: t.algo, ...(t.tol !== undefined ? { tol: t.tol } : {}), ...(t.steps !== undefined ? { maxIterations: t.steps } : {}) };
+    oc = {
+      kind: t.algo,
+      ...(t.tol !== undefined ? { tol: t.tol } : {}),
+      ...(t.steps !== undefined ? { maxIterations: t.steps } : {}),
+      initialWeights: known?.initialWeights,
+    };
   }
-  const built = await createOptimizer(oc, shard, ctx, known ?? { lambda: t.lambda, C: t.C });
+  const built = await createOptimizer(oc, shard, ctx, known ? { lambda: known.lambda, globalRows: known.globalRows } : { lambda: t.lambda, C: t.C });
   const sgdTotal = (built.optimizer as { totalSteps?: number }).totalSteps;
   return {
     optimizer: built.optimizer,

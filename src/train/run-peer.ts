@@ -329,11 +329,26 @@ class Training {
       const target = Math.min(...v);
       this.rollbackTo(target);
       await checkDigests(this.opt.materialize(), this.ctx, target);
+      if (this.opt.name !== 'sgd') await this.restartFullBatch();
       o.emit({ t: 'log', rank: peer.id, event: 'ring-recovered', fields: { generation: peer.generation, members: peer.memberIds, step: target } });
     } catch (e) {
       if (!isRingFailure(e)) throw e;
       await this.recover(e as RingError);
     }
+  }
+
+  /**
+   * GD and L-BFGS sum over every shard: with a shard gone, their stored value, gradient and
+   * history describe a problem that no longer exists. Restart from the current weights on the
+   * survivors' rows (same λ, M counted anew).
+   */
+  private async restartFullBatch(): Promise<void> {
+    const w = this.opt.materialize().slice();
+    const m = new Float64Array([this.shard.rows]);
+    await this.ctx.allreduce(m);
+    this.setup = await buildOptimizer(this.config, this.shard, this.ctx, { lambda: this.setup.lambda, globalRows: m[0], initialWeights: w });
+    this.snaps = [];
+    this.completed = 0;
   }
 
   private rollbackTo(step: number): void {
