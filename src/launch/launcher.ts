@@ -6,6 +6,7 @@ import type { PeerEvent, PeerResult } from '../train/run-peer.js';
 import { ProgressView, formatBytes } from './progress.js';
 import type { z } from 'zod';
 import type { LauncherMsg } from './ipc.js';
+import { tsNodeArgs } from './node-args.js';
 
 export interface LaunchOptions {
   peers: number;
@@ -111,7 +112,7 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
   };
 
   const start = (rank: number, rejoin: boolean): PeerProc => {
-    const child = fork(o.cliPath, ['peer', '--ipc'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const child = fork(o.cliPath, ['peer', '--ipc'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: tsNodeArgs() });
     const old = procs[rank];
     const p: PeerProc = { rank, child, stderrTail: '', exited: false, dead: false, port: old?.port, restarts: (old?.restarts ?? -1) + 1 };
     procs[rank] = p;
