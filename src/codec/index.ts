@@ -5,18 +5,18 @@ import { DenseCodec } from './dense.js';
 import { OneBitCodec } from './onebit.js';
 import { SharedLevelsCodec } from './shared.js';
 import { SparseCodec } from './sparse.js';
-import { StochasticCodec } from './stochastic.js';
+import { DEFAULT_STOCHASTIC_LEVELS, StochasticCodec } from './stochastic.js';
 
 export * from './codec.js';
 export { DenseCodec } from './dense.js';
 export { SparseCodec } from './sparse.js';
 export { OneBitCodec } from './onebit.js';
-export { StochasticCodec, MAX_STOCHASTIC_LEVELS } from './stochastic.js';
-export { SharedLevelsCodec, quantizeToLevels, dequantizeLevels, localScale, MAX_SHARED_INT } from './shared.js';
+export { StochasticCodec, MAX_STOCHASTIC_LEVELS, DEFAULT_STOCHASTIC_LEVELS } from './stochastic.js';
+export { SharedLevelsCodec, quantizeToLevels, dequantizeLevels, localScale, MAX_SHARED_INT, DEFAULT_SHARED_LEVELS } from './shared.js';
 export { Prng, PrngStream, type PrngKey } from './prng.js';
 
 export interface CodecOptions {
-  /** Stochastic codec: levels s (default 1). Ignored by the others. */
+  /** Stochastic codec: levels s (default DEFAULT_STOCHASTIC_LEVELS = 7). Ignored by the others. */
   levels?: number;
 }
 
@@ -33,7 +33,7 @@ export function createCodec(name: CodecName, opts: CodecOptions = {}): Codec {
     case 'onebit':
       return new OneBitCodec();
     case 'stochastic':
-      return new StochasticCodec(opts.levels ?? 1);
+      return new StochasticCodec(opts.levels ?? DEFAULT_STOCHASTIC_LEVELS);
     case 'shared':
       return new SharedLevelsCodec();
   }

@@ -30,7 +30,7 @@ export const CONFIG_FLAGS: ConfigFlag[] = [
   { flag: 'seed', path: ['train', 'seed'], kind: 'int', help: 'seed for shuffles and stochastic codecs (default 1)' },
   { flag: 'codec', path: ['codec', 'name'], kind: 'string', help: 'dense|sparse|onebit|stochastic|shared (default dense)' },
   { flag: 'mode', path: ['codec', 'mode'], kind: 'string', help: 'requantize|allgather (lossy codecs)' },
-  { flag: 'levels', path: ['codec', 'levels'], kind: 'int', help: 'QSGD levels s for stochastic/shared' },
+  { flag: 'levels', path: ['codec', 'levels'], kind: 'int', help: 'QSGD levels s for stochastic/shared (default 7)' },
   { flag: 'segment-bytes', path: ['ring', 'segmentBytes'], kind: 'int', help: 'pipelining segment size (default 524288)' },
   { flag: 'digest-every', path: ['ring', 'digestEvery'], kind: 'int', help: 'compare weight digests every K steps (default 10)' },
   { flag: 'connect-timeout-ms', path: ['ring', 'connectTimeoutMs'], kind: 'int', help: 'wait this long for neighbours (default 30000)' },

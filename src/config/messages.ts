@@ -21,8 +21,11 @@ export const HelloMsg = z
     nonce: Hex,
     mac: Hex,
     version: z.number().int(),
-    /** 'ring': take a place in generation `generation`; 'join': a (re)started peer asks to be let in. */
-    intent: z.enum(['ring', 'join']).default('ring'),
+    /**
+     * 'ring': take a place in generation `generation`; 'join': a (re)started peer asks to be let in;
+     * 'probe': `ringtrain doctor` checks secret and config hash only (welcome, then hang up).
+     */
+    intent: z.enum(['ring', 'join', 'probe']).default('ring'),
     /** A ring-intent dial that admits waiting joiners (a planned re-form), not a crash recovery. */
     admit: z.boolean().default(false),
   })
@@ -44,8 +47,19 @@ export function encodeControl(msg: z.input<typeof ControlMsg>): Uint8Array {
   return pack(msg);
 }
 
-/** Never trusts the bytes: msgpack errors and schema errors both become E_FRAME. */
+/**
+ * Control messages are small (a hello is ~300 bytes, a refusal at most ~600). Anything bigger is
+ * refused before msgpack sees it: unpacking a large hostile array costs seconds of CPU and
+ * gigabytes of heap (a 30 MB one: 1 s and 240 MB; with one trailing byte msgpackr's error message
+ * JSON-encodes it all: 25 s and 1.8 GB), and any dialer may send one before authenticating.
+ */
+export const MAX_CONTROL_BYTES = 16 * 1024;
+
+/** Never trusts the bytes: size, msgpack and schema errors all become E_FRAME. */
 export function decodeControl(bytes: Uint8Array, from: string): ControlMsg {
+  if (bytes.byteLength > MAX_CONTROL_BYTES) {
+    throw new RingError('E_FRAME', `control message from ${from} is ${bytes.byteLength} bytes, over the ${MAX_CONTROL_BYTES}-byte limit`);
+  }
   let raw: unknown;
   try {
     raw = unpack(bytes);

@@ -6,6 +6,7 @@ import { decodeControl, encodeControl, PROTOCOL_VERSION, type ControlMsg } from 
 import { ringAllreduce, type AllreduceOptions, type RingLinks } from '../collective/ring-allreduce.js';
 import { allgatherReduce } from '../collective/allgather-reduce.js';
 import { sharedScaleAllreduce } from '../collective/shared-scale.js';
+import { DEFAULT_SHARED_LEVELS } from '../codec/shared.js';
 import { f32Codec, f64Codec, type SegmentCodec } from '../collective/segment-codec.js';
 import type { Codec } from '../codec/codec.js';
 import { handshakeMac, macEquals, newNonce } from './handshake.js';
@@ -174,12 +175,20 @@ export class RingPeer {
     });
     if (hello.t !== 'hello') throw refuse('E_HANDSHAKE', 'expected hello');
     if (hello.version !== PROTOCOL_VERSION) throw refuse('E_HANDSHAKE', `protocol version ${hello.version}, this peer speaks ${PROTOCOL_VERSION}`);
-    const wantMac = handshakeMac(this.opts.secret, nonce, hello.rank, this.opts.configHash, 'dialer');
+    // The MAC covers the hash the dialer claims, so a different config is reported as such below
+    // (checked against our own hash, it would look like a wrong secret).
+    const wantMac = handshakeMac(this.opts.secret, nonce, hello.rank, hello.configHash, 'dialer');
     if (!macEquals(hello.mac, wantMac)) throw refuse('E_AUTH', `peer at ${who} failed authentication (wrong or missing secret)`);
     if (hello.size !== this.opts.size) throw refuse('E_HANDSHAKE', `peer at ${who} thinks the ring has ${hello.size} peers, this one ${this.opts.size}`);
     if (hello.rank >= this.opts.size || hello.rank === this.id) throw refuse('E_HANDSHAKE', `peer at ${who} claims rank ${hello.rank}, which is not another rank of this ring`);
     if (hello.configHash !== this.opts.configHash) {
       throw refuse('E_HANDSHAKE', `rank ${hello.rank} runs a different config (hash ${hello.configHash.slice(0, 12)} vs ${this.opts.configHash.slice(0, 12)}); give every peer the same ring.config.json and flags`);
+    }
+    if (hello.intent === 'probe') {
+      // `ringtrain doctor`: secret and config match. Prove it back and hang up; nothing is kept.
+      link.sendControl(encodeControl({ t: 'welcome', mac: handshakeMac(this.opts.secret, hello.nonce, this.id, this.opts.configHash, 'listener') }));
+      link.close(CloseCodes.normal, 'probe');
+      return;
     }
     if (hello.intent === 'ring') {
       const g = hello.generation;
@@ -526,6 +535,17 @@ export class RingPeer {
    * its error-feedback memory when the codec is lossy).
    */
   async allreduce(v: Float32Array | Float64Array, residual?: Float32Array): Promise<void> {
+    try {
+      await this.allreduceOnce(v, residual);
+    } catch (e) {
+      // A frame that failed its checks: the stream from the predecessor can no longer be trusted,
+      // so that link is closed with a code (4001) instead of being left open.
+      if (e instanceof RingError && (e.code === 'E_FRAME' || e.code === 'E_FRAME_MISMATCH' || e.code === 'E_CODEC')) this.fromPredecessor?.reject(e);
+      throw e;
+    }
+  }
+
+  private async allreduceOnce(v: Float32Array | Float64Array, residual?: Float32Array): Promise<void> {
     if (v instanceof Float64Array) {
       await ringAllreduce(this.links(), v, { ...this.position(), codec: f64Codec, segmentElems: this.opts.segmentBytes >> 3 });
       return;
@@ -540,7 +560,7 @@ export class RingPeer {
           allreduceIntegers: (x) => ringAllreduce(this.links(), x, { ...this.position(), codec: this.codecF32, segmentElems: this.opts.segmentBytes >> 2 }),
         },
         v,
-        this.opts.levels ?? 1,
+        this.opts.levels ?? DEFAULT_SHARED_LEVELS,
         key,
         residual,
       );

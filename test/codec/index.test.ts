@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { CodecIds, codecById, codecNameById, createCodec, type CodecName } from '../../src/codec/index.js';
-import { StochasticCodec } from '../../src/codec/stochastic.js';
+import { DEFAULT_STOCHASTIC_LEVELS, StochasticCodec } from '../../src/codec/stochastic.js';
 import { ctxFor, expectCodecError, gaussianVector } from './util.js';
 
 const names: CodecName[] = ['dense', 'sparse', 'onebit', 'stochastic', 'shared'];
@@ -21,7 +21,8 @@ describe('codec factory', () => {
   it('passes levels to the stochastic codec, and any instance decodes any s', () => {
     const c = createCodec('stochastic', { levels: 8 }) as StochasticCodec;
     expect(c.levels).toBe(8);
-    expect((createCodec('stochastic') as StochasticCodec).levels).toBe(1);
+    expect((createCodec('stochastic') as StochasticCodec).levels).toBe(DEFAULT_STOCHASTIC_LEVELS);
+    expect(DEFAULT_STOCHASTIC_LEVELS).toBe(7);
     const v = gaussianVector(50, 1);
     const a = new Float32Array(50);
     const b = new Float32Array(50);
