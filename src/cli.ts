@@ -72,6 +72,7 @@ Peer options:
   --checkpoint-dir DIR, --checkpoint-every K, --resume   as for launch
   --rejoin           this peer restarts: ask the running ring to let it back in
   --no-elastic       exit when a neighbour dies (default: re-form the ring without it)
+  --insecure         allow an empty secret when peers are not all on loopback
 
 Config flags:
 ${configFlagHelp()}`,
@@ -200,6 +201,10 @@ function parseInjectKill(s: string | undefined): { rank: number; step: number } 
   return { rank: Number(m[1]), step: Number(m[2]) };
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+}
+
 function parseInjectDelay(s: string | undefined): { rank: number; ms: number } | undefined {
   if (s === undefined) return undefined;
   const m = /^(\d+):(\d+(?:\.\d+)?)$/.exec(s);
@@ -268,6 +273,7 @@ async function cmdPeer(args: string[]): Promise<number> {
     ...CHECKPOINT_OPTIONS,
     rejoin: { type: 'boolean' },
     'no-elastic': { type: 'boolean' },
+    insecure: { type: 'boolean' },
   });
   if (!v.config) throw new RingError('E_USAGE', 'peer needs --config FILE (with a peers list); see --help');
   const rank = Number(v.rank);
@@ -276,6 +282,11 @@ async function cmdPeer(args: string[]): Promise<number> {
   const peers = config.peers;
   if (!peers) throw new RingError('E_CONFIG', `${String(v.config)}: 'peers' is required to run a peer (one {host, port} per rank)`);
   if (rank >= peers.length) throw new RingError('E_USAGE', `--rank ${rank} is out of range: ${String(v.config)} lists ${peers.length} peers (ranks 0..${peers.length - 1})`);
+  // Authentication is on by default off loopback: a LAN ring without a secret would take frames from anyone.
+  const offLoopback = peers.some((p) => !isLoopback(p.host));
+  if (offLoopback && config.secret === '' && !v.insecure) {
+    throw new RingError('E_CONFIG', `${String(v.config)}: peers are not all on loopback but no secret is set; set "secret" in the config (or --secret), or pass --insecure on a trusted network`);
+  }
   const line = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), ...o })}\n`);
   const result = await runPeer({
     config,

@@ -58,6 +58,13 @@ describe('CLI: clear errors and exit codes', () => {
     expect(r.stderr).toContain('nope.svm');
   });
 
+  it('peers off loopback without a secret are refused unless --insecure, exit 2', async () => {
+    const cfg = writeConfig('lan-nosecret.json', { peers: [{ host: '10.1.2.3', port: 7701 }, { host: '10.1.2.4', port: 7701 }] });
+    const r = await runCli(['peer', '--config', cfg, '--rank', '0', ...small]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no secret is set');
+  });
+
   it('a port already in use: E_PORT_IN_USE, exit 3', async () => {
     const blocker = createServer();
     await new Promise<void>((res) => blocker.listen(0, '127.0.0.1', res));

@@ -56,7 +56,7 @@ describe('training end to end: 4 peer processes on loopback', () => {
   });
 
   it('mini-batch SGD on mushrooms reaches liblinear accuracy within 1 point', async () => {
-    const r = await runCli(['launch', '--peers', '4', '--train', dataFile('mushrooms.train'), '--test', dataFile('mushrooms.test'), '--algo', 'sgd', '--epochs', '3', '--json']);
+    const r = await runCli(['launch', '--peers', '4', '--train', dataFile('mushrooms.train'), '--test', dataFile('mushrooms.test'), '--algo', 'sgd', '--epochs', '5', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as Summary;
     expect(s.identical).toBe(true);
