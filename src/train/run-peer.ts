@@ -155,6 +155,8 @@ class Training {
   private readonly dropped: number[];
   private readonly readyHistory: number[] = [];
   private reforms = 0;
+  /** False for a rejoining peer until a member has handed it the optimizer state. */
+  private hasState: boolean;
 
   constructor(
     private readonly peer: RingPeer,
@@ -165,6 +167,7 @@ class Training {
   ) {
     this.config = o.config;
     this.dropped = new Array<number>(o.size).fill(0);
+    this.hasState = !o.rejoin;
     // Error-feedback memory for the gradient (lossy codecs): this peer's quantization error so far.
     const feedback = this.config.codec.errorFeedback ?? this.config.codec.name === 'onebit';
     this.residual = feedback && !peer.opts.codec.lossless ? new Float32Array(shard.dim + 1) : undefined;
@@ -196,7 +199,17 @@ class Training {
   async run(): Promise<PeerResult> {
     const { config, o, peer } = this;
     if (o.rejoin) {
-      await this.receiveState();
+      // A joiner has no state until a member hands it over; if the ring breaks meanwhile, it
+      // re-forms with the others and asks again.
+      for (;;) {
+        try {
+          await this.syncAfterReform();
+          break;
+        } catch (e) {
+          if (!this.elastic || !isRingFailure(e) || ++this.reforms > MAX_REFORMS_IN_A_ROW) throw e;
+          await this.peer.reform();
+        }
+      }
     } else {
       this.setup = await buildOptimizer(config, this.shard, this.ctx);
       const ck = o.checkpoint;
@@ -323,18 +336,33 @@ class Training {
     if (this.snaps.at(-1)?.step !== this.completed && this.opt.steps === this.completed) this.snapshot();
     try {
       await peer.reform();
-      const v = new Float64Array(peer.size);
-      v[peer.rank] = this.completed;
-      await this.ctx.allreduce(v);
-      const target = Math.min(...v);
-      this.rollbackTo(target);
-      await checkDigests(this.opt.materialize(), this.ctx, target);
-      if (this.opt.name !== 'sgd') await this.restartFullBatch();
+      const target = await this.syncAfterReform();
       o.emit({ t: 'log', rank: peer.id, event: 'ring-recovered', fields: { generation: peer.generation, members: peer.memberIds, step: target } });
     } catch (e) {
       if (!isRingFailure(e)) throw e;
       await this.recover(e as RingError);
     }
+  }
+
+  /**
+   * After any re-form (failure or join), every member states the newest step it completed, or
+   * that it has no state yet (a joiner). Members with state roll back to the oldest of those
+   * steps; if anyone lacks state, the lowest-placed member with state hands it over. Then the
+   * digests must agree. Returns the step the ring goes on from.
+   */
+  private async syncAfterReform(): Promise<number> {
+    const { peer } = this;
+    const v = new Float64Array(peer.size);
+    v[peer.rank] = this.hasState ? this.completed + 1 : 0;
+    await this.ctx.allreduce(v);
+    const withState = Array.from(v).filter((x) => x > 0);
+    if (withState.length === 0) throw new RingError('E_INTERNAL', 'no member of the ring has training state');
+    const target = Math.min(...withState) - 1;
+    if (this.hasState) this.rollbackTo(target);
+    if (withState.length < v.length) await this.shareState();
+    else await checkDigests(this.opt.materialize(), this.ctx, target);
+    if (this.opt.name !== 'sgd') await this.restartFullBatch();
+    return target;
   }
 
   /**
@@ -362,14 +390,11 @@ class Training {
   /** Members' side of a join: re-form with the joiner, then hand it the state. */
   private async admitJoiners(): Promise<void> {
     const { peer, o } = this;
+    // A step boundary: the current state is clean, keep it as the point to go on from.
+    if (this.snaps.at(-1)?.step !== this.completed) this.snapshot();
     await peer.reform(true);
     o.emit({ t: 'log', rank: peer.id, event: 'peer-joined', fields: { generation: peer.generation, members: peer.memberIds } });
-    await this.shareState(true);
-  }
-
-  /** Joiner's side: receive λ, M and the optimizer state from the ring, then build the optimizer. */
-  private async receiveState(): Promise<void> {
-    await this.shareState(false);
+    await this.syncAfterReform();
   }
 
   /**
@@ -377,8 +402,9 @@ class Training {
    * (λ, M, optimizer state) with exact allreduces in which everyone else adds zeros. Bytes travel
    * as 6-byte integers per float64 (exact). Every peer then checks the weight digests.
    */
-  private async shareState(hasState: boolean): Promise<void> {
+  private async shareState(): Promise<void> {
     const { peer } = this;
+    const hasState = this.hasState;
     const n = peer.size;
     const flags = new Float64Array(n);
     flags[peer.rank] = hasState ? 1 : 0;
@@ -400,6 +426,7 @@ class Training {
       this.opt.importState(got.state);
       this.completed = got.completed;
       if (this.residual && !hasState) this.residual.fill(0);
+      this.hasState = true;
     }
     await checkDigests(this.opt.materialize(), this.ctx, this.completed);
   }
