@@ -8,6 +8,7 @@
  * Generator: xoshiro128** (Blackman & Vigna), 32-bit integer ops only, period 2^128 - 1.
  */
 import { RingError } from '../errors.js';
+import { fmix32, mixH } from '../data/hashing.js';
 
 export interface PrngKey {
   readonly seed: number;
@@ -128,19 +129,6 @@ function putField(words: Uint32Array, at: number, name: string, x: number): void
 /** murmur3_32 over whole words (body + finalizer). */
 function hashWords(words: Uint32Array, seed: number): number {
   let h = seed | 0;
-  for (let i = 0; i < words.length; i++) {
-    let k = Math.imul(words[i], 0xcc9e2d51);
-    k = rotl(k, 15);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = rotl(h, 13);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  h ^= words.length * 4;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  for (let i = 0; i < words.length; i++) h = mixH(h, words[i]);
+  return fmix32(h ^ (words.length * 4));
 }

@@ -39,13 +39,14 @@ const POS_LIMIT = 2 ** 21;
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
 
-function mixK(k: number): number {
+/** murmur3_32 building blocks, shared with the seeded PRNGs in codec/ and optim/. */
+export function mixK(k: number): number {
   k = Math.imul(k, C1);
   k = (k << 15) | (k >>> 17);
   return Math.imul(k, C2);
 }
 
-function mixH(h: number, k: number): number {
+export function mixH(h: number, k: number): number {
   h ^= mixK(k);
   h = (h << 13) | (h >>> 19);
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
@@ -53,7 +54,11 @@ function mixH(h: number, k: number): number {
 
 function finish(h: number, k: number, nk: number, len: number): number {
   if (nk > 0) h ^= mixK(k);
-  h ^= len;
+  return fmix32(h ^ len);
+}
+
+/** murmur3's finalizer: full avalanche of a 32-bit state. */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

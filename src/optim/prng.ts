@@ -3,6 +3,7 @@
  * Integer-only arithmetic (Math.imul, shifts), so every peer and every run draws the same
  * numbers. Never use Math.random for anything that shapes training.
  */
+import { fmix32, mixH } from '../data/hashing.js';
 
 /** Mixes a list of integer keys (e.g. seed, epoch, rank) into one 32-bit seed. */
 export function seedFrom(...keys: number[]): number {
@@ -12,28 +13,10 @@ export function seedFrom(...keys: number[]): number {
     // feed the low and high 32-bit halves so keys above 2^32 still matter
     const lo = key >>> 0;
     const hi = Math.floor(key / 4294967296) >>> 0;
-    h = mix(h, lo);
-    h = mix(h, hi);
+    h = mixH(h, lo);
+    h = mixH(h, hi);
   }
   return fmix32(h);
-}
-
-function mix(h: number, v: number): number {
-  v = Math.imul(v, 0xcc9e2d51);
-  v = (v << 15) | (v >>> 17);
-  v = Math.imul(v, 0x1b873593);
-  h ^= v;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 export class Prng {
