@@ -53,9 +53,10 @@ Peers elsewhere:
                         'ip netns exec rt-ns-{rank}')
 
 Training benchmark:
-  --train-bench         step time and rows/s vs N from 'ringtrain launch' runs (see --help there);
-                        takes --peers, --data FILE (default: built-in data), --steps S, --algo A,
-                        --batch B, --json FILE
+  --train-bench         step time (compute / allreduce / wait) and rows/s vs N from real
+                        'ringtrain launch' runs; takes --peers (default 1,2,4,8), --data FILE
+                        (default: built-in data), --test FILE, --steps S, --algo A, --batch B,
+                        --json FILE
 
 Progress goes to stderr; tables to stdout.`;
 
@@ -134,6 +135,7 @@ export async function runBenchCommand(args: string[]): Promise<number> {
         wrap: { type: 'string' },
         'train-bench': { type: 'boolean' },
         data: { type: 'string' },
+        test: { type: 'string' },
         steps: { type: 'string' },
         algo: { type: 'string' },
         batch: { type: 'string' },
@@ -153,6 +155,7 @@ export async function runBenchCommand(args: string[]): Promise<number> {
     return runTrainBench({
       peers: values.peers ? intList(values.peers as string, '--peers') : [1, 2, 4, 8],
       data: values.data as string | undefined,
+      test: values.test as string | undefined,
       steps: values.steps ? Number(values.steps) : undefined,
       algo: values.algo as string | undefined,
       batch: values.batch ? Number(values.batch) : undefined,

@@ -1,6 +1,6 @@
 /**
  * Starts the N bench peers of one ring (one OS process each) and collects their reports. Local
- * peers are forked (they inherit this process's execArgv, so tsx keeps working); peers given a
+ * peers are forked with this process's node flags (so tsx keeps working); peers given a
  * `wrap` command (e.g. `ip netns exec rt-ns-{rank}`) are spawned through it and report on stdout.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { RingError } from '../errors.js';
 import { PeerReport, type BenchJob, type CellReport } from './job.js';
+import { tsNodeArgs } from '../launch/node-args.js';
 
 /** The peer entry next to this file (.ts under tsx, .js once compiled). */
 export const PEER_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './peer.ts' : './peer.js', import.meta.url));
@@ -86,7 +87,8 @@ export function runRing(o: SpawnOptions): Promise<void> {
     };
     for (const job of o.jobs) {
       const args = ['--job', JSON.stringify(job)];
-      const nodeArgs = [...process.execArgv, ...(job.rank === 0 ? (o.rank0NodeArgs ?? []) : [])];
+      // Our flags (tsx's loader added when this process runs without it, e.g. under vitest).
+      const nodeArgs = [...tsNodeArgs(), ...(job.rank === 0 ? (o.rank0NodeArgs ?? []) : [])];
       let child: ChildProcess;
       if (o.wrap) {
         const prefix = o.wrap.replaceAll('{rank}', String(job.rank)).split(/\s+/).filter(Boolean);

@@ -59,7 +59,11 @@ export function renderSvg(records: BenchRecord[], title: string): string {
   // Lines.
   const ns = [...new Set(records.map((r) => r.N))].sort((a, b) => a - b);
   let li = 0;
-  for (const [key, pts] of [...series.entries()].sort()) {
+  const order = (key: string) => {
+    const [impl, n] = key.split('|');
+    return ['ws', 'tcp', 'mpi'].indexOf(impl) * 1000 + Number(n);
+  };
+  for (const [key, pts] of [...series.entries()].sort((a, b) => order(a[0]) - order(b[0]) || a[0].localeCompare(b[0]))) {
     const [impl, nText, extra] = key.split('|');
     const n = Number(nText);
     const colour = COLOURS[ns.indexOf(n) % COLOURS.length];

@@ -65,6 +65,8 @@ export class TcpRing {
   bytesSent = 0;
   private op: Op | null = null;
   private failure: Error | null = null;
+  private successorGone: Error | null = null;
+  private predecessorGone: Error | null = null;
 
   // Receive state: where the next bytes go.
   private readonly header = new Uint8Array(HEADER_BYTES);
@@ -113,7 +115,9 @@ export class TcpRing {
           }
           sock.pause();
           sock.on('error', (e) => this.fail(new RingError('E_PEER_LOST', `tcp link to rank ${rank} failed: ${e.message}`)));
-          sock.on('close', () => this.fail(new RingError('E_PEER_LOST', `tcp link to rank ${rank} closed`)));
+          // A successor that has everything it needs may close before our write callbacks ran:
+          // that only matters to a later send.
+          sock.on('close', () => (this.successorGone = new RingError('E_PEER_LOST', `tcp link to rank ${rank} closed`)));
           this.toSuccessor = sock;
           resolveSucc(sock);
         };
@@ -159,7 +163,11 @@ export class TcpRing {
       sock.once('connect', () => {
         sock.off('error', reject);
         sock.on('error', (e) => this.fail(new RingError('E_PEER_LOST', `tcp link from predecessor failed: ${e.message}`)));
-        sock.on('close', () => this.fail(new RingError('E_PEER_LOST', 'tcp link from predecessor closed')));
+        sock.on('close', () => {
+          const e = new RingError('E_PEER_LOST', 'tcp link from predecessor closed');
+          this.predecessorGone = e;
+          if (this.op && !this.op.recvDone) this.fail(e);
+        });
         const hello = Buffer.alloc(8);
         hello.writeUInt32LE(HELLO_MAGIC, 0);
         hello.writeUInt32LE(this.o.rank, 4);
@@ -253,6 +261,7 @@ export class TcpRing {
   }
 
   private sendSegment(op: Op, phase: 0 | 1, chunk: number, segment: number, a: number, b: number): void {
+    if (this.successorGone) throw this.successorGone;
     const sock = this.toSuccessor!;
     const hdr = Buffer.allocUnsafe(HEADER_BYTES);
     writeHeader(hdr, this.headerFor(op, phase, chunk, segment, b - a, this.o.rank));
@@ -281,7 +290,8 @@ export class TcpRing {
 
   /** Sums v across the ring in place (float32 with the dense add kernel, or float64). */
   allreduce(v: Vec): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+    const gone = this.failure ?? this.successorGone ?? this.predecessorGone;
+    if (gone) return Promise.reject(gone);
     const n = this.o.size;
     if (n === 1) return Promise.resolve();
     if (this.op) return Promise.reject(new RingError('E_INTERNAL', 'tcp ring: one allreduce at a time'));
@@ -312,12 +322,12 @@ export class TcpRing {
       this.target = this.header;
       this.filled = 0;
       this.inPayload = false;
-      // Reduce-scatter step 0: our own chunk r.
-      for (let k = 0; k < segs(d, n, r, segElems); k++) {
-        const [a, b] = segmentRange(d, n, r, k, segElems);
-        this.sendSegment(op, Phase.reduceScatter, r, k, a, b);
-      }
       try {
+        // Reduce-scatter step 0: our own chunk r.
+        for (let k = 0; k < segs(d, n, r, segElems); k++) {
+          const [a, b] = segmentRange(d, n, r, k, segElems);
+          this.sendSegment(op, Phase.reduceScatter, r, k, a, b);
+        }
         this.drainBacklog();
       } catch (e) {
         this.fail(e as Error);

@@ -45,17 +45,21 @@ interface WsInternals {
  * `onControl`. Sends resolve when the frame has been handed to the socket, so callers may await
  * flushing.
  *
- * Fast paths (the ring is CPU-bound here, so copies and allocations are what it pays for):
- *  - Receive: once the WebSocket is open this link parses the socket's bytes itself. An unmasked
- *    binary frame that lies inside one socket read is handed over as a view (no copy); a frame
- *    that spans reads is kept as its pieces and joined only when taken: into one reused buffer
- *    for `recvWith` (no allocation), or into a new buffer for `recv`. Anything that is not a
- *    complete binary frame (close, ping, text, fragments, a bad header, an oversized length)
- *    hands the stream back to ws at that frame boundary, so ws still runs the close handshake
- *    and enforces the protocol and maxPayload with its own codes.
- *  - Send: `sendFrame` writes the WebSocket header and our frame header from one small buffer
- *    and the payload straight from the caller's bytes (socket writev, no concatenation). Only on
- *    the server side, whose frames are unmasked; a client (which must mask) uses ws.send.
+ * Fast paths (the ring is CPU-bound here, so copies, allocations and GC are what it pays for;
+ * data flows listener → dialer, so the frames it receives are unmasked):
+ *  - Receive (client side): once the WebSocket is open this link parses the socket's bytes
+ *    itself, and the socket reads straight into this link's buffers (see goDirectWhenDrained):
+ *    headers into a small read buffer, a large payload directly into one reused, aligned join
+ *    buffer, so nothing is allocated or copied per read. Frames are lent to `recvWith` callers
+ *    (valid during the call) and copied only for `recv` callers or when nobody is waiting.
+ *    Anything that is not a complete unmasked binary frame (close, ping, text, fragments, a
+ *    masked frame, an oversized length) hands the stream back to ws at that frame boundary, so ws
+ *    still runs the close handshake and enforces the protocol and maxPayload with its own codes.
+ *  - Send (server side): `sendFrame` writes the WebSocket header and our frame header from one
+ *    small buffer and the payload straight from the caller's bytes (socket writev, no
+ *    concatenation); small payloads are copied next to the headers for a single write. A client
+ *    (which must mask) uses ws.send.
+ * Measured effect: docs/BENCH.md and the bench notes (RINGTRAIN_WS_PATH=ws|chunks switches them off).
  */
 export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
   private inbox: Uint8Array[] = [];
@@ -382,8 +386,10 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
 
   /** A protocol violation by the other side: close this link with a code and fail the waiter. */
   reject(e: RingError): void {
-    this.fail(e);
+    // Close first: an onFailure handler may terminate the socket, and the other side should
+    // still get the code.
     this.close(CloseCodes.badFrame, e.code);
+    this.fail(e);
   }
 
   private fail(e: RingError): void {
