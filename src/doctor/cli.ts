@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { RingError, describeError } from '../errors.js';
 import { configFlagHelp, configFlagOptions, flagsToConfig } from '../config/flags.js';
 import { configHash, mergeConfig, parseConfig, readConfigFile } from '../config/load.js';
+import { loadTrainTest, ringIdentityHash } from '../train/datasets.js';
 import type { RingConfig } from '../config/schema.js';
 import { withBuiltInPreset } from '../train/datasets.js';
 import { checkBind, checkClock, checkData, checkNode, checkReachable, checkSecret, probeHandshake, type Check } from './checks.js';
@@ -102,6 +103,12 @@ export async function diagnose(o: DoctorOptions): Promise<DoctorReport> {
   try {
     cfg = resolveConfig(o.values, o.configPath);
     hash = configHash(cfg);
+    // Peers compare config and training data; a data file that does not load is reported below.
+    try {
+      hash = ringIdentityHash(cfg, (await loadTrainTest(cfg.data)).train);
+    } catch {
+      /* the data check says what is wrong */
+    }
   } catch (e) {
     checks.push({ name: 'config', status: 'fail', message: `${describeError(e)}; fix the config (every host needs the same file)` });
   }

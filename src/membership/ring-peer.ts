@@ -182,7 +182,7 @@ export class RingPeer {
     if (hello.size !== this.opts.size) throw refuse('E_HANDSHAKE', `peer at ${who} thinks the ring has ${hello.size} peers, this one ${this.opts.size}`);
     if (hello.rank >= this.opts.size || hello.rank === this.id) throw refuse('E_HANDSHAKE', `peer at ${who} claims rank ${hello.rank}, which is not another rank of this ring`);
     if (hello.configHash !== this.opts.configHash) {
-      throw refuse('E_HANDSHAKE', `rank ${hello.rank} runs a different config (hash ${hello.configHash.slice(0, 12)} vs ${this.opts.configHash.slice(0, 12)}); give every peer the same ring.config.json and flags`);
+      throw refuse('E_HANDSHAKE', `rank ${hello.rank} runs a different config or training data (hash ${hello.configHash.slice(0, 12)} vs ${this.opts.configHash.slice(0, 12)}); give every peer the same ring.config.json, flags and data files`);
     }
     if (hello.intent === 'probe') {
       // `ringtrain doctor`: secret and config match. Prove it back and hang up; nothing is kept.

@@ -3,7 +3,10 @@ import type { DataSection } from '../config/schema.js';
 import type { CsrDataset } from '../data/csr.js';
 import { loadDataset } from '../data/index.js';
 import { loadSpamAssassin } from '../data/spam.js';
-import { agreeDim, withDim } from '../data/shard.js';
+import { agreeDim, datasetDigest, withDim } from '../data/shard.js';
+import { createHash } from 'node:crypto';
+import { configHash } from '../config/load.js';
+import type { RingConfig } from '../config/schema.js';
 import { CsrBuilder } from '../data/csr.js';
 
 export interface TrainTest {
@@ -56,4 +59,12 @@ export function withBuiltInPreset(raw: Record<string, unknown>): Record<string, 
   const train = { ...((raw.train ?? {}) as Record<string, unknown>) };
   for (const [k, v] of Object.entries(SPAM_SGD_PRESET)) if (train[k] === undefined) train[k] = v;
   return { ...raw, train };
+}
+
+/**
+ * What neighbours compare at the handshake: the training config and the bytes of the training
+ * data, so two hosts with the same config path but different files are refused too.
+ */
+export function ringIdentityHash(config: RingConfig, train: CsrDataset): string {
+  return createHash('sha256').update(`${configHash(config)}|${datasetDigest(train)}`).digest('hex');
 }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { RingConfig } from '../config/schema.js';
-import { configHash, configHash as hashOfConfig } from '../config/load.js';
+import { configHash as hashOfConfig } from '../config/load.js';
 import { RingError } from '../errors.js';
 import { RingPeer, type PeerAddressLike } from '../membership/ring-peer.js';
 import { createCodec } from '../codec/index.js';
@@ -13,7 +13,7 @@ import type { MiniBatchSgd } from '../optim/sgd.js';
 import { gradientSum, lossSum } from '../model/logreg.js';
 import { Packr } from 'msgpackr';
 import { buildOptimizer, type TrainingSetup } from './optimizers.js';
-import { loadTrainTest, type TrainTest } from './datasets.js';
+import { loadTrainTest, ringIdentityHash, type TrainTest } from './datasets.js';
 import { checkDigests } from './digest-check.js';
 import { loadCheckpoint, saveCheckpoint, validSteps } from './checkpoint.js';
 
@@ -97,7 +97,8 @@ export async function runPeer(o: PeerRunOptions): Promise<PeerResult> {
     listenHost: o.listenHost,
     listenPort: o.listenPort,
     secret: config.secret,
-    configHash: configHash(config),
+    // Neighbours must train the same problem: the config and the bytes of the training data.
+    configHash: ringIdentityHash(config, data.train),
     connectTimeoutMs: config.ring.connectTimeoutMs,
     recvTimeoutMs: config.ring.recvTimeoutMs,
     maxFrameBytes: config.ring.maxFrameBytes,

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
@@ -95,6 +95,23 @@ describe('peer mode: one process per rank from ring.config.json', () => {
     expect(last(a.stdout).t).toBe('result');
     expect(last(a.stdout).result.digest).toBe(last(b.stdout).result.digest);
     expect(last(a.stdout).result.test.accuracy).toBeGreaterThan(0.93);
+  });
+
+  it('same config, different training data on two hosts: refused at the handshake, named', async () => {
+    const ports = await freePorts(2);
+    const cfg = join(tmp, 'ring-data.json');
+    writeFileSync(cfg, JSON.stringify({ peers: ports.map((port) => ({ host: '127.0.0.1', port })), train: { algo: 'gd' } }));
+    // Both peers read "train.svm" relative to their own working directory, as two hosts would.
+    const dirs = ['host-a', 'host-b'].map((d) => join(tmp, d));
+    dirs.forEach((d, i) => {
+      mkdirSync(d, { recursive: true });
+      copyFileSync(dataFile(i === 0 ? 'breast-cancer_scale.train' : 'breast-cancer_scale.test'), join(d, 'train.svm'));
+    });
+    const common = ['--train', 'train.svm', '--dim', '9', '--connect-timeout-ms', '4000'];
+    const [a, b] = await Promise.all([0, 1].map((rank) => runCli(['peer', '--config', cfg, '--rank', String(rank), ...common], { cwd: dirs[rank] })));
+    expect(a.code).not.toBe(0);
+    expect(b.code).not.toBe(0);
+    expect(a.stderr + b.stderr + a.stdout + b.stdout).toContain('different config or training data');
   });
 
   it('a peer with the wrong secret is refused: E_AUTH', async () => {
