@@ -52,11 +52,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /**
  * Hash of everything that must be equal on every peer for their updates to agree (data,
- * training, codec, ring settings). Addresses and the secret are left out: they differ or must
- * not leak.
+ * training, codec, ring settings). Addresses, the secret and TLS file paths are left out: they
+ * differ per host or must not leak.
  */
 export function configHash(cfg: RingConfig): string {
-  const { peers: _peers, secret: _secret, ...rest } = cfg;
+  const { peers: _peers, secret: _secret, tls: _tls, ...rest } = cfg;
   return createHash('sha256').update(stableStringify(rest)).digest('hex');
 }
 

@@ -95,6 +95,8 @@ export const RingConfigSchema = z
     codec: CodecSection.prefault({}),
     ring: RingSection.prefault({}),
     straggler: StragglerSection.prefault({}),
+    /** wss:// between peers: this host's PEM certificate and key, and the CA that signed every peer's certificate. */
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1) }).strict().optional(),
   })
   .strict();
 

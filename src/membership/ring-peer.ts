@@ -1,5 +1,6 @@
-import { WebSocketServer, WebSocket } from 'ws';
+import { WebSocketServer, WebSocket, type ClientOptions } from 'ws';
 import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { RingError } from '../errors.js';
 import { WsLink, CloseCodes } from '../transport/ws-link.js';
 import { decodeControl, encodeControl, PROTOCOL_VERSION, type ControlMsg } from '../config/messages.js';
@@ -34,6 +35,8 @@ export interface RingPeerOptions {
   /** QSGD levels for the shared-scale codec. */
   levels?: number;
   log?: (event: string, fields?: Record<string, unknown>) => void;
+  /** wss://: PEM certificate and key this peer serves, and the CA that signed its neighbours' certificates. */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 export interface PeerAddressLike {
@@ -70,6 +73,7 @@ interface Waiting<T> {
  */
 export class RingPeer {
   private server: WebSocketServer | null = null;
+  private https: HttpsServer | null = null;
   private toSuccessor: WsLink | null = null;
   private fromPredecessor: WsLink | null = null;
   /** Dialled-in successor links by generation, until the ring takes them. */
@@ -112,7 +116,7 @@ export class RingPeer {
     return this.members;
   }
   get port(): number {
-    return (this.server?.address() as AddressInfo | null)?.port ?? 0;
+    return ((this.https ?? this.server)?.address() as AddressInfo | null)?.port ?? 0;
   }
   get bytesSent(): number {
     return this.bytesSentOld + (this.toSuccessor?.bytesSent ?? 0) + (this.fromPredecessor?.bytesSent ?? 0);
@@ -139,9 +143,19 @@ export class RingPeer {
   private startServer(): Promise<void> {
     const { listenHost, listenPort, maxFrameBytes } = this.opts;
     return new Promise((resolve, reject) => {
-      const server = new WebSocketServer({ host: listenHost, port: listenPort, maxPayload: maxFrameBytes, perMessageDeflate: false });
+      const tls = this.opts.tls;
+      // With TLS, an https server carries the WebSocket upgrade; without, ws listens itself.
+      const https = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }) : null;
+      const server = https
+        ? new WebSocketServer({ server: https, maxPayload: maxFrameBytes, perMessageDeflate: false })
+        : new WebSocketServer({ host: listenHost, port: listenPort, maxPayload: maxFrameBytes, perMessageDeflate: false });
       this.server = server;
-      server.once('listening', () => resolve());
+      this.https = https;
+      if (https) {
+        https.once('listening', () => resolve());
+        https.on('error', (err: NodeJS.ErrnoException) => server.emit('error', err));
+        https.listen(listenPort, listenHost);
+      } else server.once('listening', () => resolve());
       server.on('error', (err: NodeJS.ErrnoException) => {
         const e =
           err.code === 'EADDRINUSE'
@@ -287,11 +301,15 @@ export class RingPeer {
    */
   private async dial(id: number, deadline: number, generation: number, intent: 'ring' | 'join', persist: boolean, admit = false): Promise<WsLink | null> {
     const addr = this.addresses[id];
-    const url = `ws://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
+    const tls = this.opts.tls;
+    const url = `${tls ? 'wss' : 'ws'}://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
+    // Peers are addressed by IP from the config, so the certificate is checked against the ring's
+    // CA, not a host name; who the peer is, the HMAC handshake proves.
+    const tlsOpts = (tls ? { ca: tls.ca, checkServerIdentity: () => undefined } : {}) as ClientOptions;
     let lastErr = '';
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new RingError('E_PEER_LOST', 'peer closed while dialling');
-      const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: this.opts.maxFrameBytes, handshakeTimeout: 5000 });
+      const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: this.opts.maxFrameBytes, handshakeTimeout: 5000, ...tlsOpts });
       // The link (and its message listener) exists before 'open': the listener's challenge can
       // arrive in the same TCP segment as the upgrade response.
       const link = new WsLink(ws, `rank ${id} (${addr.host}:${addr.port})`, this.opts.recvTimeoutMs);
@@ -594,6 +612,7 @@ export class RingPeer {
       const server = this.server;
       for (const c of server.clients) c.terminate();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (this.https) await new Promise<void>((resolve) => this.https!.close(() => resolve()));
     }
   }
 }

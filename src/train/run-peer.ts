@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
 import type { RingConfig } from '../config/schema.js';
 import { configHash as hashOfConfig } from '../config/load.js';
 import { RingError } from '../errors.js';
@@ -108,6 +109,7 @@ export async function runPeer(o: PeerRunOptions): Promise<PeerResult> {
     mode: config.codec.mode,
     levels: config.codec.levels,
     log: (event, fields) => o.emit({ t: 'log', rank, event, fields }),
+    tls: config.tls ? readTls(config.tls) : undefined,
   });
   try {
     o.emit({ t: 'listening', rank, port: peer.port });
@@ -505,6 +507,17 @@ async function finishRun(t: Training, tTrain: number, commAtStart: number, rows:
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function readTls(t: { cert: string; key: string; ca: string }): { cert: string; key: string; ca: string } {
+  const read = (what: string, path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new RingError('E_CONFIG', `tls.${what}: cannot read ${path}: ${(e as Error).message}`);
+    }
+  };
+  return { cert: read('cert', t.cert), key: read('key', t.key), ca: read('ca', t.ca) };
+}
 
 const statePackr = new Packr({ moreTypes: true, structuredClone: false });
 
