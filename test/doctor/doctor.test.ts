@@ -9,6 +9,7 @@ import { diagnose, type DoctorReport } from '../../src/doctor/cli.js';
 import { isLoopback } from '../../src/doctor/checks.js';
 import { runCli } from '../helpers/cli.js';
 import { dataFile } from '../helpers/paths.js';
+import { freePorts } from '../helpers/ports.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ringtrain-doctor-'));
 const open: Array<{ close: () => unknown }> = [];
@@ -20,17 +21,6 @@ afterAll(async () => {
   }
 }, 20_000);
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<Server>((res) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => res(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 let n = 0;
 function writeConfig(cfg: Record<string, unknown>): string {

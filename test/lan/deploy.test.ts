@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { REPO_ROOT, dataFile } from '../helpers/paths.js';
+import { freePorts } from '../helpers/ports.js';
 
 /**
  * peers/deploy.sh. Nothing here ever reaches a network host: --dry-run must only print (the test
@@ -151,17 +152,6 @@ describe('peers/deploy.sh --dry-run', () => {
   });
 });
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<Server>((res) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => res(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 describe('peers/deploy.sh for real, against local stand-ins for ssh and scp', () => {
   it('copies, installs, checks and starts two peers that train together; --logs fetches their logs; --stop stops them', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { REPO_ROOT, dataFile } from '../helpers/paths.js';
+import { freePorts } from '../helpers/ports.js';
 
 /**
  * Four peers in four Linux network namespaces, each with its own address on a private bridge
@@ -93,17 +94,6 @@ function resultOf(r: PeerRun): Result {
   return last.result;
 }
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<Server>((res) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => res(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 // The same training settings for both runs (the config hash leaves out addresses and secret).
 const TRAIN_FLAGS = ['--train', dataFile('mushrooms.train'), '--test', dataFile('mushrooms.test'), '--algo', 'sgd', '--epochs', '2', '--connect-timeout-ms', '20000', '--recv-timeout-ms', '20000'];

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { runCli } from '../helpers/cli.js';
 import { dataFile } from '../helpers/paths.js';
+import { freePorts } from '../helpers/ports.js';
 
 function hasOpenssl(): boolean {
   try {
@@ -16,17 +17,6 @@ function hasOpenssl(): boolean {
   }
 }
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((res) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => res(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 const openssl = hasOpenssl();
 if (!openssl) console.warn('tls.test.ts: skipped, no openssl on PATH to make a test certificate');

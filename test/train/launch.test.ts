@@ -6,6 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { runCli } from '../helpers/cli.js';
 import { dataFile } from '../helpers/paths.js';
 import { pidsWithEnv } from '../helpers/procs.js';
+import { freePorts } from '../helpers/ports.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ringtrain-train-'));
 
@@ -26,17 +27,6 @@ interface Summary {
   secondsTotal: number;
 }
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((res) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => res(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 describe('training end to end: 4 peer processes on loopback', () => {
   it('L-BFGS on a9a matches liblinear (accuracy within 1 point), identical weights, summary JSON', async () => {
