@@ -366,7 +366,7 @@ async function runOneRing(plan: Plan, n: number, run: { impl: BenchImpl; codec: 
     });
   }
   const rank0NodeArgs = plan.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${plan.profileDir}/${run.impl}-N${n}-${run.codec}-${run.mode}-seg${run.seg}`] : [];
-  await runRing({ jobs, wrap: plan.wrap, rank0NodeArgs, timeoutMs: plan.timeoutMs, onCell });
+  await runRing({ jobs, wrap: plan.wrap, rank0NodeArgs, timeoutMs: plan.timeoutMs, onCell, partial: plan.rank !== null });
 }
 
 export { parseSize };

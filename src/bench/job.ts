@@ -66,7 +66,11 @@ export const PeerReport = z.discriminatedUnion('t', [
 ]);
 export type PeerReport = z.infer<typeof PeerReport>;
 
-export const ParentMsg = z.object({ t: z.literal('peers'), peers: z.array(HostPort) }).strict();
+export const ParentMsg = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('peers'), peers: z.array(HostPort) }).strict(),
+  /** Every peer is done: links may close now. */
+  z.object({ t: z.literal('release') }).strict(),
+]);
 export type ParentMsg = z.infer<typeof ParentMsg>;
 
 /** Allreduces per timed sample: enough that a sample of a small vector lasts well over a timer tick. */

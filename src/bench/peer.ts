@@ -27,7 +27,18 @@ export interface BenchRing {
 
 type Emit = (m: PeerReport) => Promise<void>;
 
-export async function runBenchPeer(job: BenchJob, emit: Emit, waitPeers: () => Promise<{ host: string; port: number }[]>): Promise<void> {
+/**
+ * Runs the sweep. `released` must resolve before the links close: a peer that is done may still
+ * have frames in flight to its successor (on a slow link, for a while), and closing its sockets
+ * under them would cut the successor's last allreduce short. The parent releases every peer
+ * once all of them have reported 'done'.
+ */
+export async function runBenchPeer(
+  job: BenchJob,
+  emit: Emit,
+  waitPeers: () => Promise<{ host: string; port: number }[]>,
+  released: () => Promise<void> = () => Promise.resolve(),
+): Promise<void> {
   const { rank, size } = job;
   const listenPort = job.hosts ? job.hosts[rank].port : job.listenPort;
   let ring: BenchRing;
@@ -69,9 +80,9 @@ export async function runBenchPeer(job: BenchJob, emit: Emit, waitPeers: () => P
       const cell = await measureCell(ring, job, bytes);
       if (rank === 0) await emit(cell);
     }
-    // A last barrier: nobody closes its links while a neighbour still needs them.
     await ring.allreduce(new Float64Array(1));
     await emit({ t: 'done', rank });
+    await released();
   } finally {
     await ring.close();
   }
@@ -225,23 +236,37 @@ async function main(): Promise<void> {
     });
   let peersResolve: ((p: { host: string; port: number }[]) => void) | null = null;
   const peersP = new Promise<{ host: string; port: number }[]>((res) => (peersResolve = res));
+  let release!: () => void;
+  const releasedP = new Promise<void>((res) => (release = res));
   if (viaIpc) {
     process.on('message', (raw) => {
       const m = ParentMsg.safeParse(raw);
-      if (m.success) peersResolve?.(m.data.peers);
+      if (!m.success) return;
+      if (m.data.t === 'peers') peersResolve?.(m.data.peers);
+      else release();
     });
     // The parent gone means nobody wants our numbers.
     process.on('disconnect', () => process.exit(1));
+  } else if (!process.stdin.isTTY) {
+    // Started through a pipe (LAN simulator): the parent ends our stdin to release us.
+    process.stdin.resume();
+    process.stdin.on('end', () => release());
+    process.stdin.on('error', () => release());
+  } else {
+    // Started by hand: give the neighbours a moment to take their last frames.
+    releasedP.catch(() => undefined);
   }
+  const released = () => (viaIpc || !process.stdin.isTTY ? releasedP : new Promise<void>((res) => setTimeout(res, 2000)));
   try {
     job = jobFromArgv(process.argv.slice(2));
-    await runBenchPeer(job, emit, () => peersP);
+    await runBenchPeer(job, emit, () => peersP, released);
     process.exitCode = 0;
   } catch (e) {
     await emit({ t: 'error', rank: job?.rank ?? -1, code: (e as RingError).code ?? 'E_INTERNAL', message: describeError(e) });
     process.exitCode = 3;
   }
   if (viaIpc) process.disconnect();
+  process.stdin.destroy();
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -18,6 +18,8 @@ export interface SpawnOptions {
   jobs: BenchJob[];
   /** Command prefix per rank, `{rank}` substituted, split on spaces (LAN simulator). */
   wrap?: string;
+  /** Only some of the ring's ranks run here (--rank); the rest run on other hosts. */
+  partial?: boolean;
   /** Extra node flags for rank 0 (e.g. --cpu-prof). */
   rank0NodeArgs?: string[];
   timeoutMs: number;
@@ -51,8 +53,18 @@ export function runRing(o: SpawnOptions): Promise<void> {
         reject(err);
         return;
       }
-      // Peers exit by themselves once done (a profile is written at exit); stop stragglers.
-      const grace = setTimeout(stop, 5000);
+      // Everyone is done, so every frame has arrived: release the peers (IPC, or end of stdin)
+      // and let them close and exit by themselves (a profile is written at exit). With only some
+      // ranks here (--rank), the others finish elsewhere: wait a little first.
+      const releaseAll = () => {
+        for (const p of procs) {
+          if (p.child.connected) p.child.send({ t: 'release' });
+          p.child.stdin?.end();
+        }
+      };
+      if (o.partial) setTimeout(releaseAll, 2000);
+      else releaseAll();
+      const grace = setTimeout(stop, o.partial ? 8000 : 5000);
       void Promise.all(alive().map((p) => new Promise((res) => p.child.once('exit', res)))).then(() => {
         clearTimeout(grace);
         resolve();
@@ -92,7 +104,7 @@ export function runRing(o: SpawnOptions): Promise<void> {
       let child: ChildProcess;
       if (o.wrap) {
         const prefix = o.wrap.replaceAll('{rank}', String(job.rank)).split(/\s+/).filter(Boolean);
-        child = spawn(prefix[0], [...prefix.slice(1), process.execPath, ...nodeArgs, PEER_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        child = spawn(prefix[0], [...prefix.slice(1), process.execPath, ...nodeArgs, PEER_ENTRY, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
       } else {
         child = fork(PEER_ENTRY, args, { execArgv: nodeArgs, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
       }

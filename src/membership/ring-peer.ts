@@ -610,6 +610,10 @@ export class RingPeer {
     for (const w of this.incomingWaiters.values()) w.reject(new RingError('E_PEER_LOST', 'peer closed'));
     if (this.server) {
       const server = this.server;
+      // Let the successor read what we already sent (it answers our close frame after the data),
+      // then cut whatever is still open.
+      const open = [...server.clients].filter((c) => c.readyState !== WebSocket.CLOSED);
+      await Promise.race([Promise.all(open.map((c) => new Promise((r) => c.once('close', r)))), sleep(1000)]);
       for (const c of server.clients) c.terminate();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (this.https) await new Promise<void>((resolve) => this.https!.close(() => resolve()));
