@@ -75,6 +75,8 @@ interface PeerProc {
   /** Crashed after the ring formed; the ring went on without it. */
   dead: boolean;
   restarts: number;
+  /** Joined the ring (first formation or rejoin). */
+  ready?: boolean;
   dropNotes?: number;
 }
 
@@ -106,7 +108,9 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
 
   const shown = new Set<string>();
   const allSettled = () => {
-    const alive = procs.filter((q) => !q.dead);
+    // A restarted peer that has not got into the ring yet does not hold the run up: if everyone
+    // else is done, the ring finished before it could rejoin, and it is stopped.
+    const alive = procs.filter((q) => !q.dead && (q.ready || q.restarts === 0));
     if (alive.length === 0) fail(new RingError('E_PEER_LOST', 'every peer died; nothing to report'));
     else if (alive.every((q) => q.result)) settle(null);
   };
@@ -129,6 +133,9 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
             const peers = procs.map((q) => ({ host: '127.0.0.1', port: q.port! }));
             for (const q of procs) send(q, { t: 'peers', peers });
           }
+          break;
+        case 'ready':
+          p.ready = true;
           break;
         case 'progress':
           view.update(msg as unknown as Extract<PeerEvent, { t: 'progress' }>);
