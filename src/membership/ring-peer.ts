@@ -425,7 +425,8 @@ export class RingPeer {
       j.close(CloseCodes.normal, 'join');
     }
     this.joiners = [];
-    return this.formGeneration(generation, REFORM_DIAL_MS, admit);
+    // Admitting a joiner: the peers being dialled are all alive, so give slow ones longer.
+    return this.formGeneration(generation, admit ? REFORM_DIAL_MS * 4 : REFORM_DIAL_MS, admit);
   }
 
   /** The dial/accept/census/barrier sequence shared by reform() and a joiner's first entry. */
