@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { runCli } from '../helpers/cli.js';
 import { dataFile } from '../helpers/paths.js';
+import { freePorts } from '../helpers/ports.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ringtrain-cli-'));
 const small = ['--train', dataFile('breast-cancer_scale.train'), '--test', dataFile('breast-cancer_scale.test')];
@@ -81,11 +82,8 @@ describe('CLI: clear errors and exit codes', () => {
   });
 
   it('a peer that never starts: E_PEER_TIMEOUT naming it, exit 3', async () => {
-    // Rank 1's port is reserved and closed again: nobody listens there.
-    const probe = createServer();
-    await new Promise<void>((res) => probe.listen(0, '127.0.0.1', res));
-    const deadPort = (probe.address() as AddressInfo).port;
-    await new Promise<void>((res) => probe.close(() => res()));
+    // Rank 1's port is free and outside the ephemeral range: nobody listens there.
+    const [deadPort] = await freePorts(1);
     const cfg = writeConfig('lonely.json', { peers: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: deadPort }] });
     const r = await runCli(['peer', '--config', cfg, '--rank', '0', '--connect-timeout-ms', '1500', ...small]);
     expect(r.code).toBe(3);

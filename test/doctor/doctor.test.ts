@@ -2,7 +2,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { RingPeer } from '../../src/membership/ring-peer.js';
 import { createCodec } from '../../src/codec/index.js';
 import { diagnose, type DoctorReport } from '../../src/doctor/cli.js';

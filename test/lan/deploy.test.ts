@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { REPO_ROOT, dataFile } from '../helpers/paths.js';
 import { freePorts } from '../helpers/ports.js';
 

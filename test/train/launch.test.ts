@@ -2,7 +2,6 @@ import { describe, it, expect } from 'vitest';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type AddressInfo } from 'node:net';
 import { runCli } from '../helpers/cli.js';
 import { dataFile } from '../helpers/paths.js';
 import { pidsWithEnv } from '../helpers/procs.js';
