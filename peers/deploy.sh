@@ -172,26 +172,31 @@ deploy_host() {
   fi
 }
 
+# One rank's peer on its host: with --systemd, `systemctl VERB` on its unit; else the nohup
+# command given (the peer's pid file is DIR/logs/peer-RANK.pid).
+peer_ctl() {
+  local rank=$1 host=$2 verb=$3 nohup_cmd=$4
+  if [ "$SYSTEMD" = 1 ]; then
+    remote "$host" "sudo systemctl $verb ringtrain-peer@$rank"
+  else
+    remote "$host" "$nohup_cmd"
+  fi
+}
+
 start_rank() {
   local rank=$1 host=$2
   if [ "$DOCTOR" = 1 ]; then
     # Neighbours not started yet are warnings (exit 0); a FAIL stops here with its reason.
     remote "$host" "cd $RDIR && node --import tsx src/cli.ts doctor --config ring.config.json --rank $rank$PEER_ARGS"
   fi
-  if [ "$SYSTEMD" = 1 ]; then
-    remote "$host" "sudo systemctl restart ringtrain-peer@$rank"
-  else
-    remote "$host" "cd $RDIR && { nohup peers/start-peer.sh --config ring.config.json --rank $rank$PEER_ARGS > logs/peer-$rank.log 2>&1 < /dev/null & echo \$! > logs/peer-$rank.pid; }"
-  fi
+  peer_ctl "$rank" "$host" restart \
+    "cd $RDIR && { nohup peers/start-peer.sh --config ring.config.json --rank $rank$PEER_ARGS > logs/peer-$rank.log 2>&1 < /dev/null & echo \$! > logs/peer-$rank.pid; }"
 }
 
 stop_rank() {
   local rank=$1 host=$2
-  if [ "$SYSTEMD" = 1 ]; then
-    remote "$host" "sudo systemctl stop ringtrain-peer@$rank"
-  else
-    remote "$host" "cd $RDIR && if [ -f logs/peer-$rank.pid ]; then kill \$(cat logs/peer-$rank.pid) 2>/dev/null || true; rm -f logs/peer-$rank.pid; fi"
-  fi
+  peer_ctl "$rank" "$host" stop \
+    "cd $RDIR && if [ -f logs/peer-$rank.pid ]; then kill \$(cat logs/peer-$rank.pid) 2>/dev/null || true; rm -f logs/peer-$rank.pid; fi"
 }
 
 fetch_log() {

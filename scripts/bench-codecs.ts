@@ -29,26 +29,21 @@
  * Timings come from a shared 2-core machine and are noisy: compare ratios within one run. With
  * --jobs 2 (the default) two launches run at once, which inflates all seconds alike.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createCodec, type CodecName } from '../src/codec/index.js';
 import type { CsrDataset } from '../src/data/csr.js';
 import { shardDataset } from '../src/data/shard.js';
-import type { RingSummary } from '../src/launch/launcher.js';
-import { RingPeer } from '../src/membership/ring-peer.js';
+import { startLoopbackRing, stopLoopbackRing } from '../src/membership/loopback-ring.js';
+import type { RingPeer } from '../src/membership/ring-peer.js';
 import { addLossGradientSum } from '../src/model/logreg.js';
 import { lambdaFromC } from '../src/optim/objective.js';
 import { MiniBatchSgd } from '../src/optim/sgd.js';
 import { loadTrainTest } from '../src/train/datasets.js';
+import { DEFAULT_DATA_DIR as DATA, exitUsage, launchRing, parseFlags, writeReport, type LaunchResult } from './lib/bench-harness.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(REPO, 'src', 'cli.ts');
-const DATA = resolve(process.env.RINGTRAIN_DATA_DIR ?? join(REPO, '..', 'shared', 'data'));
 /** The ring's default pipelining segment (config ring.segmentBytes). */
 const SEGMENT_BYTES = 512 * 1024;
 
@@ -104,34 +99,19 @@ interface Options {
 }
 
 function fail(msg: string): never {
-  process.stderr.write(`bench-codecs: ${msg}\n`);
-  process.exit(2);
+  exitUsage('bench-codecs', msg);
 }
 
 function parseOptions(argv: string[]): Options {
-  let v: Record<string, string | boolean | undefined>;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        json: { type: 'string' },
-        md: { type: 'string' },
-        quick: { type: 'boolean' },
-        epochs: { type: 'string' },
-        jobs: { type: 'string' },
-        'skip-bytes': { type: 'boolean' },
-        'skip-train': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    fail(`${(e as Error).message}\n\n${HELP}`);
-  }
-  if (v.help) {
-    process.stdout.write(HELP);
-    process.exit(0);
-  }
+  const v = parseFlags('bench-codecs', HELP, argv, {
+    json: { type: 'string' },
+    md: { type: 'string' },
+    quick: { type: 'boolean' },
+    epochs: { type: 'string' },
+    jobs: { type: 'string' },
+    'skip-bytes': { type: 'boolean' },
+    'skip-train': { type: 'boolean' },
+  });
   const quick = Boolean(v.quick);
   const epochs = v.epochs === undefined ? (quick ? 1 : 2) : Number(v.epochs);
   if (!(epochs > 0) || !Number.isFinite(epochs)) fail(`--epochs expects a positive number, got '${String(v.epochs)}'`);
@@ -217,30 +197,19 @@ interface BytesRecord {
   reps: number;
 }
 
-async function startRing(n: number, v: Variant): Promise<RingPeer[]> {
-  const peers = await Promise.all(
-    Array.from({ length: n }, (_, rank) =>
-      RingPeer.listen({
-        rank,
-        size: n,
-        listenHost: '127.0.0.1',
-        listenPort: 0,
-        secret: '',
-        configHash: 'be7c0dec',
-        connectTimeoutMs: 20_000,
-        recvTimeoutMs: 60_000,
-        maxFrameBytes: 128 * 1024 * 1024,
-        segmentBytes: SEGMENT_BYTES,
-        seed: 1,
-        codec: createCodec(v.codec, { levels: v.levels }),
-        mode: v.mode,
-        levels: v.levels,
-      }),
-    ),
-  );
-  const addrs = peers.map((p) => ({ host: '127.0.0.1', port: p.port }));
-  await Promise.all(peers.map((p) => p.join(addrs)));
-  return peers;
+function startRing(n: number, v: Variant): Promise<RingPeer[]> {
+  return startLoopbackRing(n, {
+    secret: '',
+    configHash: 'be7c0dec',
+    connectTimeoutMs: 20_000,
+    recvTimeoutMs: 60_000,
+    maxFrameBytes: 128 * 1024 * 1024,
+    segmentBytes: SEGMENT_BYTES,
+    seed: 1,
+    codec: () => createCodec(v.codec, { levels: v.levels }),
+    mode: v.mode,
+    levels: v.levels,
+  });
 }
 
 interface Workload {
@@ -361,7 +330,7 @@ async function benchBytes(o: Options): Promise<BytesRecord[]> {
           process.stderr.write(`  bytes ${rec.vector} N=${n} ${label(v)}: ${fmtBytes(rec.bytesPerPeer)}\n`);
         }
       } finally {
-        await Promise.all(peers.map((p) => p.close()));
+        await stopLoopbackRing(peers);
       }
     }
   }
@@ -409,13 +378,6 @@ function bytesTables(recs: BytesRecord[]): string {
 interface TrainVariant extends Variant {
   /** Search the steps to reach the dense objective (lossy codecs). */
   search: boolean;
-}
-
-interface LaunchResult {
-  ok: boolean;
-  error?: string;
-  summary?: RingSummary;
-  wallSeconds: number;
 }
 
 interface TrainRecord {
@@ -478,28 +440,10 @@ function launch(cfgDir: string, v: Variant, budget: { epochs?: number; steps?: n
   };
   const file = join(cfgDir, `${label(v).replace(/[^a-z0-9=]+/gi, '-')}.json`);
   writeFileSync(file, JSON.stringify(cfg));
-  const args = ['--import', 'tsx', CLI, 'launch', '--config', file, '--peers', '4', '--train', join(DATA, 'a9a'), '--test', join(DATA, 'a9a.t'), '--json', '--quiet'];
+  const args = ['--config', file, '--peers', '4', '--train', join(DATA, 'a9a'), '--test', join(DATA, 'a9a.t'), '--json', '--quiet'];
   if (budget.steps !== undefined) args.push('--steps', String(budget.steps));
   else args.push('--epochs', String(budget.epochs));
-  const t0 = performance.now();
-  return new Promise((res) => {
-    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
-    const killer = setTimeout(() => child.kill('SIGTERM'), 600_000);
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      const wallSeconds = (performance.now() - t0) / 1000;
-      try {
-        if (code !== 0) throw new Error('nonzero exit');
-        res({ ok: true, summary: JSON.parse(out.trim().split('\n').pop() ?? '') as RingSummary, wallSeconds });
-      } catch {
-        res({ ok: false, error: `exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`, wallSeconds });
-      }
-    });
-  });
+  return launchRing(args, 600_000, (code, err) => `exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
 }
 
 function mean(xs: number[]): number {
@@ -706,15 +650,7 @@ async function main(): Promise<void> {
   if (verdict.length) md.push('## Shared-scale integer ring vs the others', verdict.map((l) => `- ${l}`).join('\n'));
   const seconds = (performance.now() - t0) / 1000;
   md.push(`(${seconds.toFixed(0)} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
-  const text = md.join('\n\n');
-  process.stdout.write(`${text}\n`);
-  if (o.md) writeFileSync(o.md, `${text}\n`);
-  if (o.json) {
-    writeFileSync(
-      o.json,
-      `${JSON.stringify({ started, seconds, cpus: cpus().length, loadavgStart: load0, loadavgEnd: loadavg(), quick: o.quick, segmentBytes: SEGMENT_BYTES, bytes, training: train, shared: verdict }, null, 1)}\n`,
-    );
-  }
+  writeReport(md.join('\n\n'), o, () => ({ started, seconds, cpus: cpus().length, loadavgStart: load0, loadavgEnd: loadavg(), quick: o.quick, segmentBytes: SEGMENT_BYTES, bytes, training: train, shared: verdict }));
   if (train?.failures.length) process.exitCode = 1;
 }
 

@@ -33,12 +33,10 @@
  * Timings come from a shared machine and are noisy; the ratio ours/liblinear is only meaningful
  * within one invocation. --repeat R takes the median of R launches per timed run.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { delimiter, join, resolve } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
 import type { RingConfig } from '../src/config/schema.js';
 import type { CsrDataset } from '../src/data/csr.js';
@@ -48,12 +46,10 @@ import { lossSum } from '../src/model/logreg.js';
 import { buildOptimizer } from '../src/train/optimizers.js';
 import { loadTrainTest } from '../src/train/datasets.js';
 import { simulatedRing } from '../test/optim/sim.js';
+import { DEFAULT_DATA_DIR, exitUsage, launchRing, parseFlags, writeReport, type LaunchResult } from './lib/bench-harness.js';
 
 type Algo = 'lbfgs' | 'gd' | 'sgd';
 const ALGOS: readonly Algo[] = ['lbfgs', 'gd', 'sgd'];
-
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(REPO, 'src', 'cli.ts');
 
 const HELP = `Usage: npx tsx scripts/bench-optim.ts [options]
 
@@ -109,8 +105,7 @@ const NAMED: Record<string, { train: string; test: string }> = {
 };
 
 function fail(msg: string): never {
-  process.stderr.write(`bench-optim: ${msg}\n`);
-  process.exit(2);
+  exitUsage('bench-optim', msg);
 }
 
 function list<T extends string>(s: string, allowed: readonly T[] | null, what: string): T[] {
@@ -120,39 +115,25 @@ function list<T extends string>(s: string, allowed: readonly T[] | null, what: s
 }
 
 function parseOptions(argv: string[]): Options {
-  let v: Record<string, string | boolean | undefined>;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        data: { type: 'string' },
-        test: { type: 'string' },
-        'data-dir': { type: 'string' },
-        peers: { type: 'string' },
-        algos: { type: 'string' },
-        C: { type: 'string' },
-        json: { type: 'string' },
-        md: { type: 'string' },
-        quick: { type: 'boolean' },
-        'max-steps': { type: 'string' },
-        'sgd-epochs': { type: 'string' },
-        'default-runs': { type: 'string' },
-        search: { type: 'string' },
-        repeat: { type: 'string' },
-        'no-liblinear': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    fail(`${(e as Error).message}\n\n${HELP}`);
-  }
-  if (v.help) {
-    process.stdout.write(HELP);
-    process.exit(0);
-  }
+  const v = parseFlags('bench-optim', HELP, argv, {
+    data: { type: 'string' },
+    test: { type: 'string' },
+    'data-dir': { type: 'string' },
+    peers: { type: 'string' },
+    algos: { type: 'string' },
+    C: { type: 'string' },
+    json: { type: 'string' },
+    md: { type: 'string' },
+    quick: { type: 'boolean' },
+    'max-steps': { type: 'string' },
+    'sgd-epochs': { type: 'string' },
+    'default-runs': { type: 'string' },
+    search: { type: 'string' },
+    repeat: { type: 'string' },
+    'no-liblinear': { type: 'boolean' },
+  });
   const quick = Boolean(v.quick);
-  const dataDir = resolve((v['data-dir'] as string | undefined) ?? process.env.RINGTRAIN_DATA_DIR ?? join(REPO, '..', 'shared', 'data'));
+  const dataDir = resolve((v['data-dir'] as string | undefined) ?? DEFAULT_DATA_DIR);
   const data = (v.data as string | undefined) ?? 'a9a';
   let train: string;
   let test: string | undefined;
@@ -304,12 +285,8 @@ const firstReaching = (trace: number[], threshold: number): number | null => {
 // ---------------------------------------------------------------------------------------------
 // real runs
 
-interface RunResult {
+interface RunResult extends LaunchResult {
   spec: RunSpec;
-  ok: boolean;
-  error?: string;
-  summary?: RingSummary;
-  wallSeconds: number;
   /** with --repeat: every repetition's secondsTrain (the summary is the median one's) */
   allSecondsTrain?: number[];
 }
@@ -321,31 +298,15 @@ let emptyConfigPath = '';
  * ring.config.json (a demo config with its own SGD settings) does not apply: the optimizers'
  * own defaults are what is measured.
  */
-function launchRun(o: Options, spec: RunSpec): Promise<RunResult> {
-  const args = ['--import', 'tsx', CLI, 'launch', '--config', emptyConfigPath, '--peers', String(spec.peers), ...configFlags(o, spec), '--json', '--quiet', '--timeout-ms', '1200000'];
-  const t0 = performance.now();
-  return new Promise((res) => {
-    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
-    const killer = setTimeout(() => child.kill('SIGTERM'), 1_260_000);
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      const wallSeconds = (performance.now() - t0) / 1000;
-      const line = out.trim().split('\n').pop() ?? '';
-      try {
-        const summary = JSON.parse(line) as RingSummary;
-        if (code !== 0) throw new Error('nonzero exit');
-        res({ spec, ok: true, summary, wallSeconds });
-      } catch {
-        const lines = err.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at ') && !l.startsWith('Node.js v'));
-        const first = lines.find((l) => /error|E_[A-Z]/i.test(l));
-        res({ spec, ok: false, error: `exit ${code}: ${[first, ...lines.slice(-2)].filter((l, i, a) => l && a.indexOf(l) === i).join(' | ')}`, summary: undefined, wallSeconds });
-      }
-    });
+async function launchRun(o: Options, spec: RunSpec): Promise<RunResult> {
+  const args = ['--config', emptyConfigPath, '--peers', String(spec.peers), ...configFlags(o, spec), '--json', '--quiet', '--timeout-ms', '1200000'];
+  const r = await launchRing(args, 1_260_000, (code, err) => {
+    // the first error line and the last two, without stack frames
+    const lines = err.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at ') && !l.startsWith('Node.js v'));
+    const first = lines.find((l) => /error|E_[A-Z]/i.test(l));
+    return `exit ${code}: ${[first, ...lines.slice(-2)].filter((l, i, a) => l && a.indexOf(l) === i).join(' | ')}`;
   });
+  return { spec, ...r };
 }
 
 function describe(s: RunSpec): string {
@@ -806,24 +767,18 @@ async function main(): Promise<void> {
     }
     md.push('');
     md.push(`Benchmark wall time ${((performance.now() - t00) / 1000).toFixed(0)} s. Timings on a shared machine are noisy: compare ratios within one run, not across runs.`);
-    const text = md.join('\n');
-    process.stdout.write(`${text}\n`);
-    if (o.md) writeFileSync(o.md, `${text}\n`);
-    if (o.json) {
-      const out = {
-        command: cmd,
-        started: started.toISOString(),
-        machine: { cores: cpus().length, loadavgStart: load0, loadavgEnd: loadavg(), node: process.version },
-        data: { name: o.dataLabel, train: o.train, test: o.test ?? null, rows: train.rows, dim: train.dim, C: o.C, lambda },
-        optimum: { ours: fStar, oursSteps: star.trace.length, oursTol: starTol, liblinear: fLL, liblinearSource: fLLSource || null, oursVsLiblinear: gap(fStar, fLL) },
-        settings: { search: o.search, repeat: o.repeat, peers: o.peers, algos: o.algos, levels: LEVELS, maxSteps: o.maxSteps, sgdEpochs: o.sgdEpochs, defaultRuns: o.defaultRuns, quick: o.quick },
-        cells,
-        liblinear: llBin ? { binary: llBin, loadSeconds, runs: ll.map((r) => ({ ...r, gapOwnVsLiblinearOptimum: gap(r.objectiveBiasReg, fLL), gapOursVsFStar: gap(r.objective, fStar) })), fastestWithin: llAt.map((x) => ({ level: x.level, eps: x.run?.eps ?? null, label: x.run?.label ?? null, wallSeconds: x.run?.wallSeconds ?? null })) } : null,
-        totalSeconds: (performance.now() - t00) / 1000,
-      };
-      writeFileSync(o.json, `${JSON.stringify(out, null, 2)}\n`);
-      log(`wrote ${o.json}`);
-    }
+    writeReport(md.join('\n'), o, () => ({
+      command: cmd,
+      started: started.toISOString(),
+      machine: { cores: cpus().length, loadavgStart: load0, loadavgEnd: loadavg(), node: process.version },
+      data: { name: o.dataLabel, train: o.train, test: o.test ?? null, rows: train.rows, dim: train.dim, C: o.C, lambda },
+      optimum: { ours: fStar, oursSteps: star.trace.length, oursTol: starTol, liblinear: fLL, liblinearSource: fLLSource || null, oursVsLiblinear: gap(fStar, fLL) },
+      settings: { search: o.search, repeat: o.repeat, peers: o.peers, algos: o.algos, levels: LEVELS, maxSteps: o.maxSteps, sgdEpochs: o.sgdEpochs, defaultRuns: o.defaultRuns, quick: o.quick },
+      cells,
+      liblinear: llBin ? { binary: llBin, loadSeconds, runs: ll.map((r) => ({ ...r, gapOwnVsLiblinearOptimum: gap(r.objectiveBiasReg, fLL), gapOursVsFStar: gap(r.objective, fStar) })), fastestWithin: llAt.map((x) => ({ level: x.level, eps: x.run?.eps ?? null, label: x.run?.label ?? null, wallSeconds: x.run?.wallSeconds ?? null })) } : null,
+      totalSeconds: (performance.now() - t00) / 1000,
+    }));
+    if (o.json) log(`wrote ${o.json}`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

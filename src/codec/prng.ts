@@ -1,11 +1,14 @@
 /**
- * Seeded PRNG for the stochastic codecs. Every peer that keys it with the same
- * (seed, step, rank, chunk, segment) gets the same stream in any process on any host, which the
- * identical-weights invariant needs and Math.random cannot give.
+ * The project's one seeded PRNG: xoshiro128** (Blackman & Vigna), 32-bit integer ops only,
+ * period 2^128 - 1. Every peer that seeds it alike gets the same stream in any process on any
+ * host, which the identical-weights invariant needs and Math.random cannot give.
  *
- * Key → state: the key fields, each as two 32-bit halves, go through four murmur3-style hashes
- * with different lane seeds, giving a 128-bit state (keys do not collide in practice).
- * Generator: xoshiro128** (Blackman & Vigna), 32-bit integer ops only, period 2^128 - 1.
+ * Two ways in, each pinned (tests and checkpoints rely on the exact streams):
+ *  - Prng.fromKey: the stochastic codecs' draws. The key fields (seed, step, rank, chunk,
+ *    segment), each as two 32-bit halves, go through four murmur3-style hashes with different lane
+ *    seeds, giving a 128-bit state (keys do not collide in practice).
+ *  - new Prng(seed): SGD's batch order (src/optim/prng.ts). A 32-bit seed is expanded to 128 bits
+ *    by splitmix32.
  */
 import { RingError } from '../errors.js';
 import { fmix32, mixH } from '../data/hashing.js';
@@ -33,18 +36,23 @@ const INV_TWO_POW_32 = 1 / TWO_POW_32;
 const LANE_SEEDS = [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344] as const;
 
 export class Prng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
+  private s0 = 0;
+  private s1 = 0;
+  private s2 = 0;
+  private s3 = 0;
 
-  private constructor(s0: number, s1: number, s2: number, s3: number) {
-    // The all-zero state is the one fixed point of xoshiro; the hash makes it (nearly) impossible.
-    if ((s0 | s1 | s2 | s3) === 0) s0 = 1;
-    this.s0 = s0 | 0;
-    this.s1 = s1 | 0;
-    this.s2 = s2 | 0;
-    this.s3 = s3 | 0;
+  /** The stream for a 32-bit seed (taken modulo 2^32), expanded to a 128-bit state by splitmix32. */
+  constructor(seed: number) {
+    let x = seed >>> 0;
+    const next = (): number => {
+      x = (x + 0x9e3779b9) | 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
+      z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
+      return (z ^ (z >>> 15)) >>> 0;
+    };
+    // splitmix32's output is a bijection of x, so four draws are never all zero.
+    this.setState(next(), next(), next(), next());
   }
 
   /** The stream for one (seed, step, rank, chunk, segment) and codec. Fields must be safe integers. */
@@ -56,7 +64,7 @@ export class Prng {
     putField(words, 5, 'rank', key.rank);
     putField(words, 7, 'chunk', key.chunk);
     putField(words, 9, 'segment', key.segment);
-    return new Prng(
+    return Prng.fromState(
       hashWords(words, LANE_SEEDS[0]),
       hashWords(words, LANE_SEEDS[1]),
       hashWords(words, LANE_SEEDS[2]),
@@ -66,7 +74,18 @@ export class Prng {
 
   /** Raw xoshiro128** state, for known-answer tests. */
   static fromState(s0: number, s1: number, s2: number, s3: number): Prng {
-    return new Prng(s0, s1, s2, s3);
+    const p = new Prng(0);
+    p.setState(s0, s1, s2, s3);
+    return p;
+  }
+
+  private setState(s0: number, s1: number, s2: number, s3: number): void {
+    // The all-zero state is the one fixed point of xoshiro; the hash makes it (nearly) impossible.
+    if ((s0 | s1 | s2 | s3) === 0) s0 = 1;
+    this.s0 = s0 | 0;
+    this.s1 = s1 | 0;
+    this.s2 = s2 | 0;
+    this.s3 = s3 | 0;
   }
 
   /** Uniform integer in [0, 2^32). */
@@ -108,9 +127,26 @@ export class Prng {
     this.s3 = s3;
   }
 
-  /** Uniform float in [0, 1) on a grid of 2^-32: P(nextFloat() < p) is p to within 2^-32. */
+  /** Uniform float in [0, 1) with 53 random bits (two draws). */
   nextFloat(): number {
+    const hi = this.nextUint32() >>> 5; // 27 bits
+    const lo = this.nextUint32() >>> 6; // 26 bits
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** Uniform float in [0, 1) on a grid of 2^-32 (one draw): P(nextFloatGrid32() < p) is p to within 2^-32. */
+  nextFloatGrid32(): number {
     return this.nextUint32() * INV_TWO_POW_32;
+  }
+
+  /** Uniform integer in [0, n), n ≤ 2^32, without modulo bias (rejection sampling). */
+  nextInt(n: number): number {
+    if (!(n >= 1 && n <= TWO_POW_32 && Number.isInteger(n))) throw new RangeError(`nextInt bound must be an integer in [1, 2^32], got ${n}`);
+    const limit = TWO_POW_32 - (TWO_POW_32 % n);
+    for (;;) {
+      const u = this.nextUint32();
+      if (u < limit) return u % n;
+    }
   }
 }
 

@@ -68,7 +68,7 @@ describe('Prng', () => {
     let sum = 0;
     let outside = 0;
     for (let i = 0; i < N; i++) {
-      const u = p.nextFloat();
+      const u = p.nextFloatGrid32();
       if (!(u >= 0 && u < 1)) outside++;
       sum += u;
       bins[Math.floor(u * 16)]++;

@@ -1,38 +1,26 @@
-import { RingPeer, type RingPeerOptions } from '../../src/membership/ring-peer.js';
+import type { RingPeer } from '../../src/membership/ring-peer.js';
+import { startLoopbackRing, stopLoopbackRing, type LoopbackRingOptions } from '../../src/membership/loopback-ring.js';
 import { createCodec } from '../../src/codec/index.js';
 import type { CodecName } from '../../src/codec/codec.js';
 
-/** N real peers in this process, on loopback port 0, joined into a ring. */
-export async function startRing(n: number, over: Partial<RingPeerOptions> & { codecName?: CodecName } = {}): Promise<RingPeer[]> {
+/** N real peers in this process, on loopback port 0, joined into a ring; test timeouts and limits unless `over` says otherwise. */
+export function startRing(n: number, over: Partial<LoopbackRingOptions> & { codecName?: CodecName } = {}): Promise<RingPeer[]> {
   const { codecName = 'dense', ...rest } = over;
   const levels = rest.levels ?? 1;
-  const peers = await Promise.all(
-    Array.from({ length: n }, (_, rank) =>
-      RingPeer.listen({
-        rank,
-        size: n,
-        listenHost: '127.0.0.1',
-        listenPort: 0,
-        secret: '',
-        configHash: 'c0ffee',
-        connectTimeoutMs: 10_000,
-        recvTimeoutMs: 20_000,
-        maxFrameBytes: 64 * 1024 * 1024,
-        segmentBytes: 256 * 1024,
-        seed: 7,
-        codec: createCodec(codecName, { levels }),
-        ...rest,
-      }),
-    ),
-  );
-  const addrs = peers.map((p) => ({ host: '127.0.0.1', port: p.port }));
-  await Promise.all(peers.map((p) => p.join(addrs)));
-  return peers;
+  return startLoopbackRing(n, {
+    secret: '',
+    configHash: 'c0ffee',
+    connectTimeoutMs: 10_000,
+    recvTimeoutMs: 20_000,
+    maxFrameBytes: 64 * 1024 * 1024,
+    segmentBytes: 256 * 1024,
+    seed: 7,
+    codec: () => createCodec(codecName, { levels }),
+    ...rest,
+  });
 }
 
-export async function stopRing(peers: RingPeer[]): Promise<void> {
-  await Promise.all(peers.map((p) => p.close()));
-}
+export { stopLoopbackRing as stopRing };
 
 /** Deterministic vectors: mulberry32 keyed by (seed, rank). */
 export function seededVector(length: number, seed: number, scale = 1): Float32Array {
