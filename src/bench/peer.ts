@@ -21,6 +21,8 @@ import { parseSizeList, parseSize } from './units.js';
 /** What the sweep needs from a ring (RingPeer and TcpRing both fit). */
 export interface BenchRing {
   allreduce(v: Float32Array | Float64Array, residual?: Float32Array): Promise<void>;
+  /** A vector in the ring's registered memory (codec/simd.ts), as training uses for gradients. */
+  allocVector(length: number): Float32Array;
   readonly bytesSent: number;
   close(): Promise<void>;
 }
@@ -94,7 +96,8 @@ async function measureCell(ring: BenchRing, job: BenchJob, bytes: number): Promi
   const d = bytes >> 2;
   const input = new Float32Array(d);
   const expected = new Float32Array(d);
-  const buf = new Float32Array(d);
+  // RINGTRAIN_PLAIN_VECTORS=1 measures ordinary arrays instead (the copying kernel path).
+  const buf = process.env.RINGTRAIN_PLAIN_VECTORS ? new Float32Array(d) : ring.allocVector(d);
   // Error-feedback memory, as in training; zeroed per sample so every sample does the same work.
   const residual = lossless ? undefined : new Float32Array(d);
   fillInput(input, rank);

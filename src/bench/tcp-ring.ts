@@ -18,6 +18,7 @@ import { RingError } from '../errors.js';
 import { HEADER_BYTES, Phase, DType, writeHeader, readHeader, expectHeader, type FrameHeader } from '../transport/frame.js';
 import { chunkRange, mod, segmentCount, segmentRange } from '../collective/chunks.js';
 import { addChecked } from '../codec/dense.js';
+import { allocRingVector, arenaOf } from '../codec/simd.js';
 
 export interface TcpRingOptions {
   rank: number;
@@ -77,7 +78,9 @@ export class TcpRing {
   private backlog: Buffer[] = [];
   private readonly overflow = Buffer.allocUnsafe(64 * 1024);
   private lastView: Uint8Array | null = null;
-  private staging = new ArrayBuffer(0);
+  /** Where reduce-scatter payloads land: a ring vector's own staging area, else this buffer. */
+  private ownStaging = new ArrayBuffer(0);
+  private staging: Uint8Array = new Uint8Array(0);
 
   private constructor(readonly o: TcpRingOptions) {}
 
@@ -234,7 +237,7 @@ export class TcpRing {
       if (e.phase === Phase.allGather) {
         this.target = new Uint8Array(op.v.buffer, op.v.byteOffset + e.a * bytesPer, (e.b - e.a) * bytesPer);
       } else {
-        this.target = new Uint8Array(this.staging, 0, (e.b - e.a) * bytesPer);
+        this.target = this.staging.subarray(0, (e.b - e.a) * bytesPer);
       }
       return;
     }
@@ -288,6 +291,11 @@ export class TcpRing {
     }
   }
 
+  /** A ring vector (codec/simd.ts) whose staging area fits one reduce-scatter segment. */
+  allocVector(length: number): Float32Array {
+    return allocRingVector(length, this.o.segmentBytes);
+  }
+
   /** Sums v across the ring in place (float32 with the dense add kernel, or float64). */
   allreduce(v: Vec): Promise<void> {
     const gone = this.failure ?? this.successorGone ?? this.predecessorGone;
@@ -315,7 +323,13 @@ export class TcpRing {
       }
     }
     const stagingBytes = Math.min(segElems, d) * v.BYTES_PER_ELEMENT;
-    if (this.staging.byteLength < stagingBytes) this.staging = new ArrayBuffer(stagingBytes);
+    // A ring vector's staging area (codec/simd.ts) makes the add run in place, as in RingPeer.
+    const arena = arenaOf(v.buffer);
+    if (arena && arena.staging.byteLength >= stagingBytes) this.staging = arena.staging;
+    else {
+      if (this.ownStaging.byteLength < stagingBytes) this.ownStaging = new ArrayBuffer(stagingBytes);
+      this.staging = new Uint8Array(this.ownStaging);
+    }
     return new Promise<void>((resolve, reject) => {
       const op: Op = { v, dtype, frames, next: 0, writesPending: 0, recvDone: frames.length === 0, resolve, reject };
       this.op = op;
@@ -349,11 +363,11 @@ function segs(d: number, n: number, c: number, segElems: number): number {
   return segmentCount(b - a, segElems);
 }
 
-function addInto(out: Vec, staging: ArrayBuffer, count: number): void {
+function addInto(out: Vec, staging: Uint8Array, count: number): void {
   if (out instanceof Float32Array) {
-    addChecked(out, new Float32Array(staging, 0, count));
+    addChecked(out, new Float32Array(staging.buffer, staging.byteOffset, count));
     return;
   }
-  const src = new Float64Array(staging, 0, count);
+  const src = new Float64Array(staging.buffer, staging.byteOffset, count);
   for (let i = 0; i < count; i++) out[i] += src[i];
 }

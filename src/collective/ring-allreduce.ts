@@ -3,6 +3,7 @@ import { RingError } from '../errors.js';
 import { buildFrame, canRecvWith, canSendFrame, expectHeader, payloadOf, Phase, readHeader, type FrameHeader, type PhaseId } from '../transport/frame.js';
 import type { SegmentCodec } from './segment-codec.js';
 import { mod, segmentCount, chunkRange, segmentRange, trackSend } from './chunks.js';
+import { arenaOf } from '../codec/simd.js';
 
 export interface RingPosition {
   readonly rank: number;
@@ -101,6 +102,9 @@ export async function ringAllreduce<T extends Float32Array | Float64Array>(
     ? (h: FrameHeader, payload: Uint8Array) => trackSend(pending, out.sendFrame(h, payload))
     : (h: FrameHeader, payload: Uint8Array) => trackSend(pending, out.send(buildFrame(h, payload)));
   const borrow = canRecvWith(inp) ? inp : null;
+  // A ring vector: frames are assembled next to it, so the adds and copies below run in place.
+  const arena = arenaOf(buf.buffer);
+  if (arena) borrow?.assembleIn?.(arena.staging);
   const from = `rank ${mod(r - 1, n)}`;
   const pred = mod(r - 1, n);
 

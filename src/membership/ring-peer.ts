@@ -11,6 +11,8 @@ import { DEFAULT_SHARED_LEVELS } from '../codec/shared.js';
 import { f32Codec, f64Codec, type SegmentCodec } from '../collective/segment-codec.js';
 import type { Codec } from '../codec/codec.js';
 import { handshakeMac, macEquals, newNonce } from './handshake.js';
+import { allocRingVector } from '../codec/simd.js';
+import { HEADER_BYTES } from '../transport/frame.js';
 
 export interface RingPeerOptions {
   /** This peer's id: its rank in the config. Its place in the current ring may differ after failures. */
@@ -420,11 +422,17 @@ export class RingPeer {
     const generation = this.generation + 1;
     this.dropLinks();
     // Tell waiting joiners which generation to dial in for; they then act like any re-forming peer.
-    for (const j of this.joiners) {
-      j.sendControl(encodeControl({ t: 'join-ack', generation }));
-      j.close(CloseCodes.normal, 'join');
+    // Only an admitting re-form does: its members dial with `admit`, which a joiner accepts. A
+    // recovery re-form's dials carry no `admit`, so a joiner ack'ed into it could be refused by
+    // the peer meant to dial it and be left without a successor; its request waits for the next
+    // step boundary instead.
+    if (admit) {
+      for (const j of this.joiners) {
+        j.sendControl(encodeControl({ t: 'join-ack', generation }));
+        j.close(CloseCodes.normal, 'join');
+      }
+      this.joiners = [];
     }
-    this.joiners = [];
     // Admitting a joiner: the peers being dialled are all alive, so give slow ones longer.
     return this.formGeneration(generation, admit ? REFORM_DIAL_MS * 4 : REFORM_DIAL_MS, admit);
   }
@@ -588,6 +596,16 @@ export class RingPeer {
     const o: AllreduceOptions<Float32Array> = { ...this.position(), codec: this.codecF32, segmentElems: this.opts.segmentBytes >> 2, residual };
     if (this.opts.mode === 'allgather') await allgatherReduce(this.size === 1 ? null : this.links(), v, o);
     else await ringAllreduce(this.links(), v, o);
+  }
+
+  /**
+   * A zeroed vector for allreduce that lives in WebAssembly memory next to a staging area for
+   * this ring's frames (a registered buffer, codec/simd.ts): reduce-scatter adds and all-gather
+   * copies then run in place, with no copy in or out of the SIMD kernel. Any Float32Array works
+   * with allreduce; this one is faster for vectors that are summed again and again.
+   */
+  allocVector(length: number): Float32Array {
+    return allocRingVector(length, this.opts.segmentBytes + HEADER_BYTES);
   }
 
   /** Claims the next step number: every collective gets its own, on every peer alike. */

@@ -150,7 +150,9 @@ export class MiniBatchSgd implements Optimizer {
     this.Pat = new Float64Array(this.dim).fill(1);
     this.view = new Float64Array(n);
     this.g64 = new Float64Array(n);
-    this.send = new Float32Array(c.rowCount === 'appended' ? n + 2 : n);
+    // Summed every step: a ring vector when the ring offers one (adds run in place, codec/simd.ts).
+    const sendLength = c.rowCount === 'appended' ? n + 2 : n;
+    this.send = ctx.allocVector?.(sendLength) ?? new Float32Array(sendLength);
     this.out = new Float64Array(n);
     if (this.totalSteps === 0) this.stop('budget');
   }

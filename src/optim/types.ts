@@ -8,6 +8,8 @@ export interface RingContext {
   readonly rank: number;
   readonly size: number;
   allreduce(v: Float32Array | Float64Array): Promise<void>;
+  /** Optional: a zeroed Float32Array that this ring sums fastest (see RingPeer.allocVector). */
+  allocVector?(length: number): Float32Array;
 }
 
 /** The optimizers this folder provides. */

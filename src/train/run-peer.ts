@@ -188,6 +188,7 @@ class Training {
         await peer.allreduce(v, v instanceof Float32Array && v.length === self.residual?.length ? self.residual : undefined);
         self.commMs += performance.now() - a;
       },
+      allocVector: (length) => peer.allocVector(length),
     };
   }
 

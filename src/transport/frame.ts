@@ -122,6 +122,11 @@ export interface BorrowingRecv {
    * that call (it may be a reused buffer), so nothing that outlives the call may keep it.
    */
   recvWith<T>(use: (frame: Uint8Array) => T): Promise<T>;
+  /**
+   * Optional: assemble incoming frames in `staging` (a ring vector's wasm memory) where they fit,
+   * so the vector's kernels add them in place; null returns to the link's own buffer.
+   */
+  assembleIn?(staging: Uint8Array | null): void;
 }
 
 export function canSendFrame<L extends object>(link: L): link is L & FrameSend {

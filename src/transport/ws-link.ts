@@ -110,8 +110,12 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
   private frameLength = 0;
   /** Bytes of the current frame already in joinBuf. */
   private have = 0;
-  /** Where frames that span reads are assembled (reused; 8-aligned, so payloads are aligned). */
+  /** Where the current frame is assembled when it spans reads: ownJoinBuf or the staging area. */
   private joinBuf = new Uint8Array(0);
+  /** This link's own assembly buffer (reused; 8-aligned, so payloads are aligned). */
+  private ownJoinBuf = new Uint8Array(0);
+  /** A ring vector's staging area, preferred for frames that fit (see assembleIn). */
+  private staging: Uint8Array | null = null;
   /** Direct mode: the read buffer while a frame header is expected. */
   private readBuf: Buffer | null = null;
   private maxPayload = 0;
@@ -288,6 +292,8 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
         this.inPayload = true;
         this.frameLength = len;
         this.have = 0;
+        // Chosen now, so a direct read of the payload (next read target) lands in it.
+        this.joinBuf = this.assemblyBuffer(len);
       }
       const left = this.frameLength - this.have;
       if (this.have === 0 && n - p >= left) {
@@ -296,9 +302,6 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
         this.inPayload = false;
         this.onFrame(view, transient);
       } else {
-        if (this.have === 0 && this.joinBuf.byteLength < this.frameLength) {
-          this.joinBuf = new Uint8Array(Math.max(this.frameLength, Math.min(2 * this.joinBuf.byteLength, this.maxPayload || Infinity)));
-        }
         const take = Math.min(n - p, left);
         this.joinBuf.set(bytes.subarray(p, p + take), this.have);
         this.have += take;
@@ -310,6 +313,24 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
       }
       if (this.mode !== 'chunks' && this.mode !== 'direct') return; // handed back to ws
     }
+  }
+
+  /**
+   * Frames that span reads are assembled in `staging` from the next frame on (while they fit), so
+   * a ring vector's kernels find them in their own wasm memory (codec/simd.ts); null goes back to
+   * the link's own buffer. The bytes are only lent to recvWith callers; a frame nobody waits for
+   * is copied out, so the area is free again once the frame has been handed over.
+   */
+  assembleIn(staging: Uint8Array | null): void {
+    this.staging = staging;
+  }
+
+  private assemblyBuffer(length: number): Uint8Array {
+    if (this.staging && this.staging.byteLength >= length) return this.staging;
+    if (this.ownJoinBuf.byteLength < length) {
+      this.ownJoinBuf = new Uint8Array(Math.max(length, Math.min(2 * this.ownJoinBuf.byteLength, this.maxPayload || Infinity)));
+    }
+    return this.ownJoinBuf;
   }
 
   /** Hands the header bytes read so far plus the rest of these bytes back to ws. */
@@ -356,9 +377,9 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
     if (!w) {
       // Nobody is waiting yet (the consumer is busy, or runs after this read): keep the frame.
       // A frame that fills joinBuf is handed over whole (a new joinBuf is made); others are copied.
-      if (borrowed && frame.buffer === this.joinBuf.buffer && frame.byteLength >= LARGE_FRAME) {
+      if (borrowed && frame.buffer === this.ownJoinBuf.buffer && frame.byteLength >= LARGE_FRAME) {
         this.inbox.push(frame);
-        this.joinBuf = new Uint8Array(this.joinBuf.byteLength);
+        this.ownJoinBuf = new Uint8Array(this.ownJoinBuf.byteLength);
       } else {
         this.inbox.push(borrowed ? Buffer.from(frame) : frame);
       }
