@@ -186,42 +186,43 @@ async function gatherSumAllreduce<T extends Float32Array | Float64Array>(links: 
   const out = links.toSuccessor;
   const inp = links.fromPredecessor;
   const pending: Promise<void>[] = [];
-  const header = (origin: number): FrameHeader => ({
-    codec: codec.id,
-    phase: Phase.gatherEncoded,
-    dtype: codec.dtype,
-    generation: o.generation,
-    step: o.step,
-    chunk: 0,
-    segment: 0,
-    count: d,
-    origin,
-  });
-  const send = (h: FrameHeader, payload: Uint8Array) => trackSend(pending, canSendFrame(out) ? out.sendFrame(h, payload) : out.send(buildFrame(h, payload)));
+  // No named closures on this path: tsx (esbuild keepNames) gives every one a defineProperty per
+  // creation, which at 4 KiB is measurable; helpers are module functions, callbacks anonymous.
   // vectors[origin]: that rank's bytes (ours copied, since buf becomes the sum before our send
-  // is guaranteed to have left).
-  const all = new Uint8Array(n * bytes);
+  // is guaranteed to have left). The buffer is the link's, reused by its next collective: every
+  // send from it has been handed to the socket before this function returns.
+  const all = gatherScratch(out, n * bytes);
   all.set(new Uint8Array(buf.buffer, buf.byteOffset, bytes), r * bytes);
-  const vector = (origin: number) => all.subarray(origin * bytes, (origin + 1) * bytes);
-  send(header(r), vector(r));
-  const from = `rank ${mod(r - 1, n)}`;
+  sendGathered(out, pending, gatherHeader(o, d, r), all.subarray(r * bytes, (r + 1) * bytes));
+  const pred = mod(r - 1, n);
   const borrow = canRecvWith(inp) ? inp : null;
   for (let s = 0; s < n - 1; s++) {
     const origin = mod(r - s - 1, n);
-    const take = (frame: Uint8Array): void => {
-      expectHeader(readHeader(frame), header(origin), from);
-      const payload = payloadOf(frame);
-      if (payload.byteLength !== bytes) {
-        throw new RingError('E_FRAME', `frame from ${from} carries ${payload.byteLength} bytes for ${d} values of ${buf.BYTES_PER_ELEMENT} bytes`);
-      }
-      all.set(payload, origin * bytes);
-    };
-    if (borrow) await borrow.recvWith(take);
-    else take(await inp.recv());
-    if (s < n - 2) send(header(origin), vector(origin));
+    if (borrow) await borrow.recvWith((frame) => takeGathered(frame, all, origin, bytes, o, d, pred));
+    else takeGathered(await inp.recv(), all, origin, bytes, o, d, pred);
+    if (s < n - 2) sendGathered(out, pending, gatherHeader(o, d, origin), all.subarray(origin * bytes, (origin + 1) * bytes));
   }
-  for (let origin = 0; origin < n; origin++) codec.decodeInto(vector(origin), buf, origin === 0 ? 'set' : 'add');
+  for (let origin = 0; origin < n; origin++) codec.decodeInto(all.subarray(origin * bytes, (origin + 1) * bytes), buf, origin === 0 ? 'set' : 'add');
   await Promise.all(pending);
+}
+
+function gatherHeader<T extends Float32Array | Float64Array>(o: AllreduceOptions<T>, d: number, origin: number): FrameHeader {
+  return { codec: o.codec.id, phase: Phase.gatherEncoded, dtype: o.codec.dtype, generation: o.generation, step: o.step, chunk: 0, segment: 0, count: d, origin };
+}
+
+function sendGathered(out: SendLink, pending: Promise<void>[], h: FrameHeader, payload: Uint8Array): void {
+  trackSend(pending, canSendFrame(out) ? out.sendFrame(h, payload) : out.send(buildFrame(h, payload)));
+}
+
+/** Checks a gathered vector's frame and files its bytes at its origin's place. */
+function takeGathered<T extends Float32Array | Float64Array>(frame: Uint8Array, all: Uint8Array, origin: number, bytes: number, o: AllreduceOptions<T>, d: number, pred: number): void {
+  const from = `rank ${pred}`;
+  expectHeader(readHeader(frame), gatherHeader(o, d, origin), from);
+  const payload = payloadOf(frame);
+  if (payload.byteLength !== bytes) {
+    throw new RingError('E_FRAME', `frame from ${from} carries ${payload.byteLength} bytes for ${d} values of ${bytes / d} bytes`);
+  }
+  all.set(payload, origin * bytes);
 }
 
 function chunkLength(d: number, n: number, c: number): number {
@@ -247,4 +248,15 @@ function encodeOwnAndApply<T extends Float32Array | Float64Array>(
     residual: o.residual?.subarray(a, b),
   });
   o.codec.decodeInto(bytes, buf.subarray(a, b) as T, 'set');
+}
+
+/** One gather buffer per outgoing link (a link runs one collective at a time). */
+const gatherScratchByLink = new WeakMap<object, Uint8Array>();
+function gatherScratch(link: object, bytes: number): Uint8Array {
+  let b = gatherScratchByLink.get(link);
+  if (!b || b.byteLength < bytes) {
+    b = new Uint8Array(bytes);
+    gatherScratchByLink.set(link, b);
+  }
+  return b.subarray(0, bytes);
 }

@@ -84,4 +84,20 @@ describe('ring allreduce over real WebSocket peers (dense f32)', () => {
       await stopRing(peers);
     }
   });
+
+  it('a silent predecessor: the receive times out with E_PEER_TIMEOUT after recvTimeoutMs (at most 1.25× later)', async () => {
+    const timeout = 400;
+    const peers = await startRing(2, { recvTimeoutMs: timeout });
+    try {
+      // Rank 1 never joins this allreduce, so rank 0 waits for a frame that never comes.
+      const t0 = performance.now();
+      const err = await peers[0].allreduce(new Float32Array(100_000)).then(() => null, (e: { code: string }) => e);
+      const waited = performance.now() - t0;
+      expect(err?.code).toBe('E_PEER_TIMEOUT');
+      expect(waited).toBeGreaterThanOrEqual(timeout - 5);
+      expect(waited).toBeLessThan(1.25 * timeout + 400); // the watchdog's period, plus a loaded machine
+    } finally {
+      await stopRing(peers);
+    }
+  });
 });
