@@ -45,6 +45,7 @@ Launch options:
   --save-model FILE  save the trained model (rank 0)
   --json             print the summary as JSON on stdout (no progress line)
   --quiet            no progress line
+  --log FILE         append every peer event (re-forms, joins, drops, progress, errors) as JSON lines
   --timeout-ms MS    give up if the run takes longer
   --checkpoint-dir DIR     write checkpoints there (atomic; two newest per rank kept)
   --checkpoint-every K     checkpoint every K steps (default 0 = never; 50 when only --checkpoint-dir is given)
@@ -142,6 +143,7 @@ async function cmdLaunch(args: string[]): Promise<number> {
     'save-model': { type: 'string' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean' },
+    log: { type: 'string' },
     'timeout-ms': { type: 'string' },
     ...CHECKPOINT_OPTIONS,
     'inject-kill': { type: 'string' },
@@ -171,6 +173,7 @@ async function cmdLaunch(args: string[]): Promise<number> {
     injectDelay: parseInjectDelay(v['inject-delay'] as string | undefined),
     elastic: !v['no-elastic'],
     rejoin: Boolean(v.rejoin),
+    logPath: v.log as string | undefined,
   });
   process.stdout.write(v.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
   if (!summary.identical) throw new RingError('E_WEIGHTS_DIVERGED', 'peers finished with different weights');

@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { writeFileSync, renameSync } from 'node:fs';
+import { writeFileSync, renameSync, createWriteStream } from 'node:fs';
 import type { RingConfig } from '../config/schema.js';
 import { RingError } from '../errors.js';
 import type { PeerEvent, PeerResult } from '../train/run-peer.js';
@@ -30,6 +30,8 @@ export interface LaunchOptions {
   elastic: boolean;
   /** Restart a peer that died so it rejoins the ring. */
   rejoin: boolean;
+  /** Append every peer event (logs, progress, results, errors) to this file as JSON lines. */
+  logPath?: string;
 }
 
 export interface RingSummary {
@@ -88,6 +90,8 @@ interface PeerProc {
 export async function launch(o: LaunchOptions): Promise<RingSummary> {
   const t0 = Date.now();
   const view = new ProgressView(process.stderr, o.quiet || o.json);
+  const eventLog = o.logPath ? createWriteStream(o.logPath, { flags: 'a' }) : null;
+  eventLog?.on('error', (e) => fail(new RingError('E_USAGE', `cannot write the event log ${o.logPath}: ${e.message}`)));
   const procs: PeerProc[] = [];
   let failure: RingError | null = null;
   let settle!: (e: RingError | null) => void;
@@ -125,6 +129,7 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
     });
     child.on('message', (m: unknown) => {
       const msg = m as { t?: string } & Record<string, unknown>;
+      eventLog?.write(`${JSON.stringify({ time: new Date().toISOString(), rank, restarts: p.restarts, ...msg })}\n`);
       switch (msg.t) {
         case 'listening':
           p.port = msg.port as number;
@@ -208,6 +213,7 @@ export async function launch(o: LaunchOptions): Promise<RingSummary> {
   process.off('SIGTERM', onSignal);
   view.break();
   await stopAll(procs, err ? 0 : 5000);
+  if (eventLog) await new Promise((res) => eventLog.end(res));
   if (err) throw err;
 
   const results = procs.filter((p) => p.result).map((p) => p.result!);

@@ -49,6 +49,8 @@ export interface PeerAddressLike {
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** How long a re-forming peer tries one candidate predecessor before it counts it as gone. */
 const REFORM_DIAL_MS = 1500;
+/** After losing its successor, how long a peer keeps reading from its predecessor (see onLinkFailure). */
+const SUCCESSOR_LOSS_GRACE_MS = 1000;
 
 /** A ring of one never touches its links. */
 const NO_LINKS: RingLinks = {
@@ -96,6 +98,10 @@ export class RingPeer {
   private fatal: RingError | null = null;
   private bytesSentOld = 0;
   private bytesReceivedOld = 0;
+  /** Pending teardown of the predecessor link after the successor was lost. */
+  private teardown: NodeJS.Timeout | null = null;
+  /** Generations whose successor link has been taken: a second dialer for one is refused. */
+  private claimed = new Set<number>();
 
   private constructor(readonly opts: RingPeerOptions) {
     this.codecF32 = f32Codec(opts.codec);
@@ -211,7 +217,7 @@ export class RingPeer {
       if (this.joining && !hello.admit) throw refuse('E_HANDSHAKE', `rank ${this.id} is rejoining and not yet a member of generation ${g}`);
       const expected = g === 0 ? (this.id + 1) % this.opts.size : -1;
       if (g === 0 && hello.rank !== expected) throw refuse('E_HANDSHAKE', `peer at ${who} says it is rank ${hello.rank}, but rank ${this.id}'s successor is rank ${expected}`);
-      if (g < this.generation || this.incoming.has(g)) throw refuse('E_HANDSHAKE', `rank ${this.id} already has a successor for generation ${g}`);
+      if (g < this.generation || this.incoming.has(g) || this.claimed.has(g)) throw refuse('E_HANDSHAKE', `rank ${this.id} already has a successor for generation ${g}`);
     }
     link.sendControl(encodeControl({ t: 'welcome', mac: handshakeMac(this.opts.secret, hello.nonce, this.id, this.opts.configHash, 'listener') }));
     (link as { peerName: string }).peerName = `rank ${hello.rank} (${who})`;
@@ -225,6 +231,7 @@ export class RingPeer {
     const w = this.incomingWaiters.get(hello.generation);
     if (w) {
       this.incomingWaiters.delete(hello.generation);
+      this.claimed.add(hello.generation);
       w.resolve(link);
     } else {
       this.incoming.set(hello.generation, link);
@@ -236,6 +243,7 @@ export class RingPeer {
     const ready = this.incoming.get(generation);
     if (ready) {
       this.incoming.delete(generation);
+      this.claimed.add(generation);
       return Promise.resolve(ready);
     }
     return new Promise((resolve, reject) => {
@@ -288,13 +296,13 @@ export class RingPeer {
 
   private setPredecessor(link: WsLink): void {
     this.fromPredecessor = link;
-    link.onFailure = (e) => this.onLinkFailure(e);
+    link.onFailure = (e) => this.onLinkFailure(e, 'predecessor');
     link.onControl = (body) => this.onControl(link, body);
   }
 
   private setSuccessor(link: WsLink): void {
     this.toSuccessor = link;
-    link.onFailure = (e) => this.onLinkFailure(e);
+    link.onFailure = (e) => this.onLinkFailure(e, 'successor');
   }
 
   /**
@@ -385,27 +393,47 @@ export class RingPeer {
     throw new RingError('E_FRAME', `unexpected '${msg.t}' message from ${link.peerName}`);
   }
 
-  private onLinkFailure(e: RingError): void {
+  private onLinkFailure(e: RingError, which: 'successor' | 'predecessor'): void {
     if (this.closed) return;
     if (!this.fatal) {
       this.fatal = e;
-      this.log('link-failed', { code: e.code, reason: e.message });
+      this.log('link-failed', { code: e.code, reason: e.message, link: which });
     }
-    // Tear down both links so our other neighbour notices too: the abort travels the ring and no
-    // peer is left waiting on a frame that will never come.
-    this.dropLinks();
+    if (which === 'predecessor') {
+      // Nothing more can arrive: tear down both links so our successor notices too. The abort
+      // travels the ring and no peer is left waiting on a frame that will never come.
+      this.dropLinks();
+      return;
+    }
+    // The successor is gone, so the ring must re-form (new collectives fail on `fatal`, a send to
+    // it fails at once). But the collective in progress may only be waiting for frames our
+    // predecessor has already sent: a successor that finished the last collective of a step
+    // first and left for an agreed re-form (admitting a joiner) must not abort it here, or this
+    // peer would take the failure path while the others admit. So the predecessor link is torn
+    // down (and the failure passed on) after a short grace, or at the re-form, whichever is first.
+    this.dropLink(this.toSuccessor);
+    this.toSuccessor = null;
+    if (!this.teardown) {
+      this.teardown = setTimeout(() => this.dropLinks(), SUCCESSOR_LOSS_GRACE_MS);
+      this.teardown.unref();
+    }
   }
 
   private dropLinks(): void {
-    for (const l of [this.toSuccessor, this.fromPredecessor]) {
-      if (!l) continue;
-      this.bytesSentOld += l.bytesSent;
-      this.bytesReceivedOld += l.bytesReceived;
-      l.onFailure = null;
-      l.terminate();
-    }
+    if (this.teardown) clearTimeout(this.teardown);
+    this.teardown = null;
+    this.dropLink(this.toSuccessor);
+    this.dropLink(this.fromPredecessor);
     this.toSuccessor = null;
     this.fromPredecessor = null;
+  }
+
+  private dropLink(l: WsLink | null): void {
+    if (!l) return;
+    this.bytesSentOld += l.bytesSent;
+    this.bytesReceivedOld += l.bytesReceived;
+    l.onFailure = null;
+    l.terminate();
   }
 
   /** The failure that broke the ring, if any (cleared by reform). */
@@ -623,6 +651,7 @@ export class RingPeer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.teardown) clearTimeout(this.teardown);
     this.toSuccessor?.close(CloseCodes.normal, 'done');
     this.fromPredecessor?.close(CloseCodes.normal, 'done');
     for (const l of [...this.incoming.values(), ...this.joiners]) l.terminate();
