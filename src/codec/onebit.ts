@@ -20,7 +20,7 @@
  * means of those sets), and non-zero padding bits.
  */
 import { CodecIds, type Codec, type EncodeContext } from './codec.js';
-import { Scratch, codecError, dataView, encodeInput, usageError } from './bytes.js';
+import { codecError, dataView, usageError } from './bytes.js';
 
 const HEADER = 8;
 
@@ -28,7 +28,13 @@ export class OneBitCodec implements Codec {
   readonly name = 'onebit' as const;
   readonly id = CodecIds.onebit;
   readonly lossless = false;
-  private readonly scratch = new Scratch();
+  private zeroBuf = new Float32Array(0);
+
+  /** n zeros, the residual of an encode without error feedback. */
+  private zeros(n: number): Float32Array {
+    if (this.zeroBuf.length < n) this.zeroBuf = new Float32Array(n);
+    return this.zeroBuf.subarray(0, n);
+  }
 
   encode(values: Float32Array, ctx: EncodeContext): Uint8Array {
     const n = values.length;
@@ -36,14 +42,16 @@ export class OneBitCodec implements Codec {
     if (res !== undefined && res.length !== n) {
       throw usageError(`onebit encode: residual has ${res.length} values, segment has ${n}`);
     }
-    const u = encodeInput(values, res, this.scratch);
+    // u = values + residual, in f64 (exact), is never stored: both passes recompute it, which
+    // costs less than writing and re-reading an f64 copy (4 passes over memory became 2).
+    const r = res ?? this.zeros(n);
 
     // The two means, in f64. Signs of gradients are coin flips, so the loops avoid branches on
     // them (a mispredicted branch per value cost 4-7× here): b·x adds x or an exact zero.
     // NaN/±Infinity poison both sums (0·Infinity is NaN), which the check below catches.
     let sumPos = 0, sumNeg = 0, cntPos = 0;
     for (let i = 0; i < n; i++) {
-      const x = u[i];
+      const x = values[i] + r[i];
       const b = +(x >= 0);
       sumPos += b * x;
       sumNeg += (1 - b) * x;
@@ -53,31 +61,27 @@ export class OneBitCodec implements Codec {
     const scales = new Float32Array(2); // [avg-, avg+], indexed by the sign bit
     scales[1] = cntPos === 0 ? 0 : sumPos / cntPos;
     scales[0] = cntNeg === 0 ? 0 : sumNeg / cntNeg;
-    if (!Number.isFinite(scales[0]) || !Number.isFinite(scales[1])) throw notEncodable(u);
+    if (!Number.isFinite(scales[0]) || !Number.isFinite(scales[1])) throw notEncodable(values, r);
 
+    // Sign bits and the new residual (u - decoded) in one pass; nothing was written to the
+    // residual before the checks above.
     const bytes = new Uint8Array(HEADER + ((n + 7) >>> 3));
     const dv = dataView(bytes);
     dv.setFloat32(0, scales[1], true);
     dv.setFloat32(4, scales[0], true);
-    const full = n >>> 3;
-    for (let j = 0; j < full; j++) {
-      const o = j << 3;
-      bytes[HEADER + j] =
-        +(u[o] >= 0) |
-        (+(u[o + 1] >= 0) << 1) |
-        (+(u[o + 2] >= 0) << 2) |
-        (+(u[o + 3] >= 0) << 3) |
-        (+(u[o + 4] >= 0) << 4) |
-        (+(u[o + 5] >= 0) << 5) |
-        (+(u[o + 6] >= 0) << 6) |
-        (+(u[o + 7] >= 0) << 7);
+    const out = res ?? null;
+    let byte = 0;
+    for (let i = 0; i < n; i++) {
+      const x = values[i] + r[i];
+      const b = +(x >= 0);
+      byte |= b << (i & 7);
+      if (out !== null) out[i] = x - scales[b];
+      if ((i & 7) === 7) {
+        bytes[HEADER + (i >>> 3)] = byte;
+        byte = 0;
+      }
     }
-    let last = 0;
-    for (let i = full << 3; i < n; i++) last |= +(u[i] >= 0) << (i & 7);
-    if ((n & 7) !== 0) bytes[HEADER + full] = last;
-
-    // Nothing was written to the residual before the checks above.
-    if (res !== undefined) for (let i = 0; i < n; i++) res[i] = u[i] - scales[+(u[i] >= 0)];
+    if ((n & 7) !== 0) bytes[HEADER + (n >>> 3)] = byte;
     return bytes;
   }
 
@@ -139,10 +143,11 @@ export class OneBitCodec implements Codec {
   }
 }
 
-function notEncodable(u: Float32Array | Float64Array) {
-  for (let i = 0; i < u.length; i++) {
-    if (!Number.isFinite(u[i])) {
-      return codecError(`onebit encode: value at index ${i} is ${u[i]} (gradient + residual); only finite values can be sent`, { index: i });
+function notEncodable(values: Float32Array, residual: Float32Array) {
+  for (let i = 0; i < values.length; i++) {
+    const u = values[i] + residual[i];
+    if (!Number.isFinite(u)) {
+      return codecError(`onebit encode: value at index ${i} is ${u} (gradient + residual); only finite values can be sent`, { index: i });
     }
   }
   return codecError('onebit encode: a mean of the values overflows float32');
