@@ -95,7 +95,8 @@ describe('ring allreduce over real WebSocket peers (dense f32)', () => {
       const waited = performance.now() - t0;
       expect(err?.code).toBe('E_PEER_TIMEOUT');
       expect(waited).toBeGreaterThanOrEqual(timeout - 5);
-      expect(waited).toBeLessThan(1.25 * timeout + 400); // the watchdog's period, plus a loaded machine
+      // At most 1.25× by design; the rest is room for a loaded CI machine delaying timers.
+      expect(waited).toBeLessThan(1.25 * timeout + 2000);
     } finally {
       await stopRing(peers);
     }
