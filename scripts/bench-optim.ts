@@ -16,7 +16,7 @@
  * Time to target without a per-step trace. The CLI reports only the final objective, so the
  * number of steps is found first and the time second:
  *   1. replay: every optimizer is deterministic, so it is replayed in-process on the same N
- *      shards with the same config (test/optim/sim.ts's simulated ring: same allreduce calls,
+ *      shards with the same config (src/optim/in-process-ring.ts's simulated ring: same allreduce calls,
  *      summed in rank order) and the first step k whose objective meets each target is read off;
  *   2. one real `launch --steps k` per timed target; its secondsTrain (rank 0's training loop:
  *      steps, allreduces and digest checks; no process start or data loading) is the time to
@@ -45,7 +45,7 @@ import type { RingSummary } from '../src/launch/launcher.js';
 import { lossSum } from '../src/model/logreg.js';
 import { buildOptimizer } from '../src/train/optimizers.js';
 import { loadTrainTest } from '../src/train/datasets.js';
-import { simulatedRing } from '../test/optim/sim.js';
+import { simulatedRing } from '../src/optim/in-process-ring.js';
 import { DEFAULT_DATA_DIR, exitUsage, launchRing, parseFlags, writeReport, type LaunchResult } from './lib/bench-harness.js';
 
 type Algo = 'lbfgs' | 'gd' | 'sgd';

@@ -14,7 +14,7 @@ import { Lbfgs } from '../../src/optim/lbfgs.js';
 import { distributedObjective, lambdaFromC, type DistributedObjective } from '../../src/optim/objective.js';
 import type { Optimizer, StepReport } from '../../src/optim/types.js';
 import { BENCHMARKS, benchmark } from './fixtures.js';
-import { identityContext } from './sim.js';
+import { identityContext } from '../../src/optim/in-process-ring.js';
 
 /** liblinear's objective: the bias is regularized like every other weight. */
 function regularizeBias(o: DistributedObjective): DistributedObjective {

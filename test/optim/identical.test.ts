@@ -8,7 +8,7 @@ import { weightsDigest } from '../../src/model/file.js';
 import { createOptimizer, type OptimizerConfig } from '../../src/optim/index.js';
 import type { Optimizer, StepReport } from '../../src/optim/types.js';
 import { benchmark } from './fixtures.js';
-import { shardOf, simulatedRing } from './sim.js';
+import { shardOf, simulatedRing } from '../../src/optim/in-process-ring.js';
 
 async function runPeers(ds: CsrDataset, n: number, cfg: OptimizerConfig): Promise<{ opts: Optimizer[]; stepsChecked: number; last: StepReport }> {
   const ctxs = simulatedRing(n);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { lossSum } from '../../src/model/logreg.js';
 import { distributedObjective, globalRowCount, lambdaFromC } from '../../src/optim/objective.js';
 import { randomDataset, randomWeights, toDense } from './fixtures.js';
-import { identityContext, shardOf, simulatedRing } from './sim.js';
+import { identityContext, shardOf, simulatedRing } from '../../src/optim/in-process-ring.js';
 
 /** Naive full objective, independent of src: mean log-loss + (λ/2)||w without bias||². */
 function naiveObjective(w: Float64Array, X: Float64Array[], y01: Uint8Array, lambda: number): number {

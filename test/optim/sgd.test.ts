@@ -8,7 +8,7 @@ import { permutation, Prng, seedFrom } from '../../src/optim/prng.js';
 import { learningRate } from '../../src/optim/schedule.js';
 import { MiniBatchSgd, SGD_DEFAULTS, type SgdConfig } from '../../src/optim/sgd.js';
 import { benchmark, randomDataset } from './fixtures.js';
-import { identityContext, runAll, shardOf, simulatedRing } from './sim.js';
+import { identityContext, runAll, shardOf, simulatedRing } from '../../src/optim/in-process-ring.js';
 
 const notes: string[] = [];
 afterAll(() => console.log(notes.join('\n')));

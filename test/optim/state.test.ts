@@ -11,7 +11,7 @@ import { weightsDigest } from '../../src/model/file.js';
 import { createOptimizer, type OptimizerConfig } from '../../src/optim/index.js';
 import type { Optimizer, OptimizerState } from '../../src/optim/types.js';
 import { benchmark } from './fixtures.js';
-import { shardOf, simulatedRing } from './sim.js';
+import { shardOf, simulatedRing } from '../../src/optim/in-process-ring.js';
 
 const packr = new Packr({ moreTypes: true });
 const throughMsgpack = (s: OptimizerState): OptimizerState => packr.unpack(packr.pack(s)) as OptimizerState;

@@ -1,12 +1,14 @@
 /**
- * Test stand-ins for the ring (optimizer unit tests only; the real ring is tested with sockets).
+ * In-process stand-ins for the ring: N optimizer instances in one process, summing exactly as the
+ * ring does but without sockets. Optimizer tests use them, and scripts/bench-optim.ts uses them to
+ * count steps to a target objective (the real ring is tested and benchmarked with sockets).
  * - identityContext(): the exact 1-peer ring (allreduce of one vector is the vector).
  * - simulatedRing(n): n contexts whose allreduce waits for all n peers, sums their vectors in
  *   rank order (float32 vectors in float32 arithmetic, like the ring's adds) and gives every peer
  *   the same bytes.
  */
-import { selectRows, type CsrDataset } from '../../src/data/csr.js';
-import type { Optimizer, RingContext } from '../../src/optim/types.js';
+import { selectRows, type CsrDataset } from '../data/csr.js';
+import type { Optimizer, RingContext } from './types.js';
 
 export function identityContext(): RingContext & { calls: number } {
   const ctx = {
