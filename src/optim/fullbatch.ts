@@ -51,7 +51,7 @@ export abstract class FullBatchOptimizer implements Optimizer {
     if (cfg.initialWeights && cfg.initialWeights.length !== n) {
       throw new RingError('E_CONFIG', `initial weights have length ${cfg.initialWeights.length}, expected dim+1 = ${n}`);
     }
-    this.w = cfg.initialWeights ? Float64Array.from(cfg.initialWeights) : new Float64Array(n);
+    this.w = cfg.initialWeights ? new Float64Array(cfg.initialWeights) : new Float64Array(n);
     this.g = new Float64Array(n);
     this.ls = { ...DEFAULT_LINE_SEARCH, ...cfg.lineSearch };
   }
@@ -162,8 +162,8 @@ export abstract class FullBatchOptimizer implements Optimizer {
       f: this.f,
       gNorm: this.gNorm,
       g0Norm: this.g0Norm,
-      w: Float64Array.from(this.w),
-      g: Float64Array.from(this.g),
+      w: new Float64Array(this.w),
+      g: new Float64Array(this.g),
       ...this.exportExtra(),
     };
   }
@@ -179,8 +179,8 @@ export abstract class FullBatchOptimizer implements Optimizer {
     this.f = stateNumber(s, 'f');
     this.gNorm = stateNumber(s, 'gNorm');
     this.g0Norm = stateNumber(s, 'g0Norm');
-    this.w = Float64Array.from(stateF64(s, 'w', this.obj.dim + 1));
-    this.g = Float64Array.from(stateF64(s, 'g', this.obj.dim + 1));
+    this.w = new Float64Array(stateF64(s, 'w', this.obj.dim + 1));
+    this.g = new Float64Array(stateF64(s, 'g', this.obj.dim + 1));
     this.importExtra(s);
   }
 }

@@ -74,7 +74,7 @@ export class Lbfgs extends FullBatchOptimizer {
   protected direction(): SearchDirection {
     if (this.count === 0) return this.steepest();
     const n = this.n;
-    const q = Float64Array.from(this.g);
+    const q = new Float64Array(this.g);
     const a = new Float64Array(this.count);
     for (let k = this.count - 1; k >= 0; k--) {
       const s = this.row(this.S, k);
@@ -145,9 +145,9 @@ export class Lbfgs extends FullBatchOptimizer {
       memory: this.m,
       count: this.count,
       head: this.head,
-      S: Float64Array.from(this.S),
-      Y: Float64Array.from(this.Y),
-      rho: Float64Array.from(this.rho),
+      S: new Float64Array(this.S),
+      Y: new Float64Array(this.Y),
+      rho: new Float64Array(this.rho),
     };
   }
 
@@ -161,8 +161,8 @@ export class Lbfgs extends FullBatchOptimizer {
     }
     this.count = count;
     this.head = head;
-    this.S = Float64Array.from(stateF64(s, 'S', m * this.n));
-    this.Y = Float64Array.from(stateF64(s, 'Y', m * this.n));
-    this.rho = Float64Array.from(stateF64(s, 'rho', m));
+    this.S = new Float64Array(stateF64(s, 'S', m * this.n));
+    this.Y = new Float64Array(stateF64(s, 'Y', m * this.n));
+    this.rho = new Float64Array(stateF64(s, 'rho', m));
   }
 }

@@ -146,7 +146,7 @@ export class MiniBatchSgd implements Optimizer {
     }
     const n = this.dim + 1;
     if (c.initialWeights && c.initialWeights.length !== n) throw new RingError('E_CONFIG', `initial weights have length ${c.initialWeights.length}, expected dim+1 = ${n}`);
-    this.raw = c.initialWeights ? Float64Array.from(c.initialWeights) : new Float64Array(n);
+    this.raw = c.initialWeights ? new Float64Array(c.initialWeights) : new Float64Array(n);
     this.Pat = new Float64Array(this.dim).fill(1);
     this.view = new Float64Array(n);
     this.g64 = new Float64Array(n);
@@ -327,8 +327,8 @@ export class MiniBatchSgd implements Optimizer {
       converged: this.done,
       stopReason: this.reason ?? '',
       P: this.P,
-      raw: Float64Array.from(this.raw),
-      Pat: Float64Array.from(this.Pat),
+      raw: new Float64Array(this.raw),
+      Pat: new Float64Array(this.Pat),
     };
   }
 
@@ -346,8 +346,8 @@ export class MiniBatchSgd implements Optimizer {
     const r = stateString(s, 'stopReason');
     this.reason = r === '' ? undefined : (r as StopReason);
     this.P = stateNumber(s, 'P');
-    this.raw = Float64Array.from(stateF64(s, 'raw', this.dim + 1));
-    this.Pat = Float64Array.from(stateF64(s, 'Pat', this.dim));
+    this.raw = new Float64Array(stateF64(s, 'raw', this.dim + 1));
+    this.Pat = new Float64Array(stateF64(s, 'Pat', this.dim));
     this.outValid = false;
     // a resumed run with a larger budget continues
     if (this.done && this.reason === 'budget' && this.stepCount < this.totalSteps) {
