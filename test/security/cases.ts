@@ -350,3 +350,15 @@ export function otherValue(rng: Rng, field: HeaderField, was: number): number {
     if (v <= max && v !== was) return v;
   }
 }
+
+/** Cases and refusals per category, for the fuzz reports. */
+export function tallyByCategory(outcomes: readonly { category: string; ok: boolean }[]): Map<string, { cases: number; refused: number }> {
+  const byCategory = new Map<string, { cases: number; refused: number }>();
+  for (const o of outcomes) {
+    const t = byCategory.get(o.category) ?? { cases: 0, refused: 0 };
+    t.cases++;
+    if (o.ok) t.refused++;
+    byCategory.set(o.category, t);
+  }
+  return byCategory;
+}

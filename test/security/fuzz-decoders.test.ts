@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { unpack } from 'msgpackr';
 import { decodeControl, encodeControl, MAX_CONTROL_BYTES } from '../../src/config/messages.js';
 import { expectHeader, readHeader, HEADER_BYTES, type FrameHeader } from '../../src/transport/frame.js';
@@ -18,7 +18,7 @@ import {
   otherValue,
   type HeaderField,
 } from './cases.js';
-import { watchProcess, type ProcessWatch } from './watch.js';
+import { expectNoProcessErrors } from './watch.js';
 
 /**
  * In-process fuzzing of the pure decoders every byte from a neighbour goes through first:
@@ -28,14 +28,7 @@ import { watchProcess, type ProcessWatch } from './watch.js';
 const KEYS = { secret: 'fuzz-secret', configHash: 'c0ffee'.repeat(10) + 'abcd' };
 const SEED = 0x5eed0007;
 
-let watch: ProcessWatch;
-beforeAll(() => {
-  watch = watchProcess();
-});
-afterAll(() => {
-  watch.stop();
-  expect(watch.errors).toEqual([]);
-});
+expectNoProcessErrors();
 
 /** What msgpack alone makes of the bytes: the value, or 'unreadable'. */
 function referenceUnpack(bytes: Uint8Array): { ok: true; value: unknown } | { ok: false } {

@@ -4,7 +4,7 @@ import { RingPeer } from '../../src/membership/ring-peer.js';
 import { handshakeMac } from '../../src/membership/handshake.js';
 import { RingError } from '../../src/errors.js';
 import { rawServer, encodeWsFrame, closePayload, Op, type RawConn } from './raw-ws.js';
-import { Rng, mutateBytes, mutateMessage, tryPack, controlBytes, validMessages, validHeader, headerBytes } from './cases.js';
+import { Rng, mutateBytes, mutateMessage, tryPack, controlBytes, validMessages, validHeader, headerBytes, tallyByCategory } from './cases.js';
 import { SECRET, CONFIG_HASH, peerOptions, controlOf, writeSplit, checkAllreduce } from './peers.js';
 import { watchProcess, type ProcessWatch } from './watch.js';
 
@@ -215,13 +215,7 @@ describe('fuzz: hostile listener dialled by RingPeers', () => {
     );
 
     outcomes.push(...(await dataOutcomes));
-    const byCategory = new Map<string, { cases: number; refused: number }>();
-    for (const o of outcomes) {
-      const t = byCategory.get(o.category) ?? { cases: 0, refused: 0 };
-      t.cases++;
-      if (o.ok) t.refused++;
-      byCategory.set(o.category, t);
-    }
+    const byCategory = tallyByCategory(outcomes);
     console.log(`[fuzz] dialer side: ${outcomes.length} joins against a hostile listener (+1 silent listener)`);
     for (const [k, t] of [...byCategory].sort()) console.log(`[fuzz]   ${k.padEnd(36)} ${String(t.cases).padStart(4)} cases, ${t.refused} refused with a close code`);
     for (const o of outcomes.filter((x) => !x.ok).slice(0, 20)) console.log(`[fuzz]   NOT REFUSED ${o.category}: ${o.detail}`);

@@ -1,11 +1,11 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { RingPeer } from '../../src/membership/ring-peer.js';
 import { RingError } from '../../src/errors.js';
 import { HEADER_BYTES } from '../../src/transport/frame.js';
 import { Rng, HEADER_FIELDS, FIELD_AT, otherValue, type HeaderField } from './cases.js';
 import { peerOptions, intVector, pool } from './peers.js';
 import { startProxy, type Tamper } from './proxy.js';
-import { watchProcess, type ProcessWatch } from './watch.js';
+import { expectNoProcessErrors } from './watch.js';
 
 /**
  * Data frames tampered with after a genuine handshake. Two real peers form a ring of 2; the link
@@ -19,14 +19,7 @@ import { watchProcess, type ProcessWatch } from './watch.js';
 const D = 3001;
 const CASES = Number(process.env.FUZZ_FRAMES ?? 600);
 
-let watch: ProcessWatch;
-beforeAll(() => {
-  watch = watchProcess();
-});
-afterAll(() => {
-  watch.stop();
-  expect(watch.errors).toEqual([]);
-});
+expectNoProcessErrors();
 
 type Kind = 'field' | 'byte' | 'length' | 'nonfinite' | 'duplicate' | 'swap' | 'drop' | 'cut';
 const KINDS: Kind[] = ['field', 'field', 'field', 'field', 'byte', 'byte', 'length', 'nonfinite', 'duplicate', 'swap', 'drop', 'cut'];

@@ -3,7 +3,7 @@ import { pack } from 'msgpackr';
 import type { RingPeer } from '../../src/membership/ring-peer.js';
 import { handshakeMac } from '../../src/membership/handshake.js';
 import { rawClient, encodeWsFrame, closePayload, Op, type RawConn, type Ending } from './raw-ws.js';
-import { Rng, mutateBytes, mutateMessage, tryPack, controlBytes, validMessages, validHeader, headerBytes } from './cases.js';
+import { Rng, mutateBytes, mutateMessage, tryPack, controlBytes, validMessages, validHeader, headerBytes, tallyByCategory } from './cases.js';
 import { SECRET, CONFIG_HASH, listenAll, controlOf, writeSplit, pool, checkAllreduce } from './peers.js';
 import { watchProcess, type ProcessWatch } from './watch.js';
 
@@ -272,13 +272,7 @@ describe('fuzz: hostile dialers against a RingPeer listener', () => {
     const ends = await slowEndings;
     for (const c of slow) c.destroy();
 
-    const byCategory = new Map<string, { cases: number; refused: number }>();
-    for (const o of outcomes) {
-      const t = byCategory.get(o.category) ?? { cases: 0, refused: 0 };
-      t.cases++;
-      if (o.ok) t.refused++;
-      byCategory.set(o.category, t);
-    }
+    const byCategory = tallyByCategory(outcomes);
     console.log(`[fuzz] listener side: ${outcomes.length} hostile connections + ${httpCases} bad HTTP upgrades + ${slow.length} slow/silent`);
     for (const [k, t] of byCategory) console.log(`[fuzz]   ${k.padEnd(24)} ${String(t.cases).padStart(5)} cases, ${t.refused} refused with the expected close code`);
     console.log(`[fuzz]   refusals logged by the listener: ${refusedLog.length} (${[...new Set(refusedLog)].join(', ')})`);

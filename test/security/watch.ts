@@ -1,3 +1,5 @@
+import { beforeAll, afterAll, expect } from 'vitest';
+
 /**
  * Records every uncaught exception and unhandled rejection in this process while a fuzz storm
  * runs. vitest reports them too, but only after the fact; the tests assert that none fired.
@@ -20,4 +22,16 @@ export function watchProcess(): ProcessWatch {
       process.off('unhandledRejection', onRejection);
     },
   };
+}
+
+/** For a whole test file: watch from the first test on, and fail the file if anything fired. */
+export function expectNoProcessErrors(): void {
+  let watch: ProcessWatch;
+  beforeAll(() => {
+    watch = watchProcess();
+  });
+  afterAll(() => {
+    watch.stop();
+    expect(watch.errors).toEqual([]);
+  });
 }
