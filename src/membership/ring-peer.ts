@@ -69,7 +69,9 @@ interface Waiting<T> {
  * collectives over them. Step numbers advance with every collective so frames can never mix.
  *
  * Membership is by generation. Generation 0 is the configured ring. When a link fails, the peer
- * tears down both of its links, so the failure reaches every peer within a few hops; each then
+ * tears down both of its links (after losing only its successor, once it has had up to a second
+ * to finish reading what its predecessor sent), so the failure reaches every peer within a few
+ * hops; each then
  * calls reform(): dial the nearest live predecessor (by id, skipping peers that refuse), accept
  * whoever dials in for the new generation, and pass ids around once (census) so every survivor
  * learns the same member list. A restarted peer asks to join with intent 'join'; the ring lets it

@@ -383,7 +383,8 @@ export class WsLink implements SendLink, RecvLink, FrameSend, BorrowingRecv {
     const w = this.waiter;
     if (!w) {
       // Nobody is waiting yet (the consumer is busy, or runs after this read): keep the frame.
-      // A frame that fills joinBuf is handed over whole (a new joinBuf is made); others are copied.
+      // A large frame in the link's own buffer is handed over whole (a new buffer is made); others,
+      // and any frame in a ring vector's staging area (reused by the next frame), are copied.
       if (borrowed && frame.buffer === this.ownJoinBuf.buffer && frame.byteLength >= LARGE_FRAME) {
         this.inbox.push(frame);
         this.ownJoinBuf = new Uint8Array(this.ownJoinBuf.byteLength);
