@@ -9,10 +9,10 @@
  *                                                                    → 8 + ceil(n/8) bytes
  * Decoded value i = avg+ if its bit is 1, else avg-.
  *
- * The means are taken in f64 and rounded once to f32; the decoded value is exactly that f32, on
- * every peer. Error feedback (Karimireddy et al. 2019): with ctx.residual, the codec encodes
- * u = values + residual and stores residual = u - decoded, so what a step loses the next step
- * sends; without feedback 1-bit is biased and training can stall. The residual stays bounded
+ * The means are taken in f64 (two interleaved partial sums per sign) and rounded once to f32;
+ * the decoded value is exactly that f32, on every peer. Error feedback (Karimireddy et al.
+ * 2019): with ctx.residual, the codec encodes u = values + residual and stores
+ * residual = u - decoded, so what a step loses the next step sends; without feedback 1-bit is biased and training can stall. The residual stays bounded
  * (the codec is a projection, so ||u - decoded|| ≤ ||u||) but is not small: a few times the
  * gradient's spread on long segments.
  *
@@ -30,10 +30,18 @@ export class OneBitCodec implements Codec {
   readonly lossless = false;
   private zeroBuf = new Float32Array(0);
 
+  private discardBuf = new Float32Array(0);
+
   /** n zeros, the residual of an encode without error feedback. */
   private zeros(n: number): Float32Array {
     if (this.zeroBuf.length < n) this.zeroBuf = new Float32Array(n);
     return this.zeroBuf.subarray(0, n);
+  }
+
+  /** Where the residual of an encode without error feedback goes (never read). */
+  private discard(n: number): Float32Array {
+    if (this.discardBuf.length < n) this.discardBuf = new Float32Array(n);
+    return this.discardBuf.subarray(0, n);
   }
 
   encode(values: Float32Array, ctx: EncodeContext): Uint8Array {
@@ -46,42 +54,72 @@ export class OneBitCodec implements Codec {
     // costs less than writing and re-reading an f64 copy (4 passes over memory became 2).
     const r = res ?? this.zeros(n);
 
-    // The two means, in f64. Signs of gradients are coin flips, so the loops avoid branches on
-    // them (a mispredicted branch per value cost 4-7× here): b·x adds x or an exact zero.
-    // NaN/±Infinity poison both sums (0·Infinity is NaN), which the check below catches.
-    let sumPos = 0, sumNeg = 0, cntPos = 0;
-    for (let i = 0; i < n; i++) {
-      const x = values[i] + r[i];
-      const b = +(x >= 0);
-      sumPos += b * x;
-      sumNeg += (1 - b) * x;
-      cntPos += b;
+    // The two means, in f64, as two interleaved partial sums per sign: four independent add
+    // chains instead of one loop-carried pair (measured here: 2.7 vs 16 ns per value for the
+    // branch-free `b·x` form, 11 ns for one accumulator per sign). The order differs from a
+    // plain left-to-right sum only in the last bits of the f64 sums, below the f32 rounding.
+    // NaN/±Infinity end up in a sum (NaN fails x >= 0 and goes to the negative side), which the
+    // check below catches.
+    let pos0 = 0, pos1 = 0, neg0 = 0, neg1 = 0, cntPos = 0;
+    let i = 0;
+    for (; i + 2 <= n; i += 2) {
+      const x0 = values[i] + r[i];
+      const x1 = values[i + 1] + r[i + 1];
+      if (x0 >= 0) {
+        pos0 += x0;
+        cntPos++;
+      } else neg0 += x0;
+      if (x1 >= 0) {
+        pos1 += x1;
+        cntPos++;
+      } else neg1 += x1;
     }
+    if (i < n) {
+      const x = values[i] + r[i];
+      if (x >= 0) {
+        pos0 += x;
+        cntPos++;
+      } else neg0 += x;
+    }
+    const sumPos = pos0 + pos1;
+    const sumNeg = neg0 + neg1;
     const cntNeg = n - cntPos;
-    const scales = new Float32Array(2); // [avg-, avg+], indexed by the sign bit
-    scales[1] = cntPos === 0 ? 0 : sumPos / cntPos;
-    scales[0] = cntNeg === 0 ? 0 : sumNeg / cntNeg;
-    if (!Number.isFinite(scales[0]) || !Number.isFinite(scales[1])) throw notEncodable(values, r);
+    const avgPos = Math.fround(cntPos === 0 ? 0 : sumPos / cntPos);
+    const avgNeg = Math.fround(cntNeg === 0 ? 0 : sumNeg / cntNeg);
+    if (!Number.isFinite(avgPos) || !Number.isFinite(avgNeg)) throw notEncodable(values, r);
 
-    // Sign bits and the new residual (u - decoded) in one pass; nothing was written to the
-    // residual before the checks above.
+    // Sign bits and the new residual (u - decoded), a byte (8 values) at a time; nothing was
+    // written to the residual before the checks above. Without feedback the residual goes to a
+    // scratch buffer nobody reads, which keeps one loop.
     const bytes = new Uint8Array(HEADER + ((n + 7) >>> 3));
     const dv = dataView(bytes);
-    dv.setFloat32(0, scales[1], true);
-    dv.setFloat32(4, scales[0], true);
-    const out = res ?? null;
-    let byte = 0;
-    for (let i = 0; i < n; i++) {
-      const x = values[i] + r[i];
-      const b = +(x >= 0);
-      byte |= b << (i & 7);
-      if (out !== null) out[i] = x - scales[b];
-      if ((i & 7) === 7) {
-        bytes[HEADER + (i >>> 3)] = byte;
-        byte = 0;
+    dv.setFloat32(0, avgPos, true);
+    dv.setFloat32(4, avgNeg, true);
+    const out = res ?? this.discard(n);
+    const full = n >>> 3;
+    for (let j = 0; j < full; j++) {
+      const o = j << 3;
+      let byte = 0;
+      for (let k = 0; k < 8; k++) {
+        const x = values[o + k] + r[o + k];
+        if (x >= 0) {
+          byte |= 1 << k;
+          out[o + k] = x - avgPos;
+        } else out[o + k] = x - avgNeg;
       }
+      bytes[HEADER + j] = byte;
     }
-    if ((n & 7) !== 0) bytes[HEADER + (n >>> 3)] = byte;
+    if ((n & 7) !== 0) {
+      let byte = 0;
+      for (let k = full << 3; k < n; k++) {
+        const x = values[k] + r[k];
+        if (x >= 0) {
+          byte |= 1 << (k & 7);
+          out[k] = x - avgPos;
+        } else out[k] = x - avgNeg;
+      }
+      bytes[HEADER + full] = byte;
+    }
     return bytes;
   }
 
