@@ -9,28 +9,69 @@
  *                                                                    → 8 + ceil(n/8) bytes
  * Decoded value i = avg+ if its bit is 1, else avg-.
  *
- * The means are taken in f64 (two interleaved partial sums per sign) and rounded once to f32;
- * the decoded value is exactly that f32, on every peer. Error feedback (Karimireddy et al.
- * 2019): with ctx.residual, the codec encodes u = values + residual and stores
- * residual = u - decoded, so what a step loses the next step sends; without feedback 1-bit is biased and training can stall. The residual stays bounded
- * (the codec is a projection, so ||u - decoded|| ≤ ||u||) but is not small: a few times the
- * gradient's spread on long segments.
+ * Arithmetic (every peer, JS or WebAssembly, gets the same bits): u_i = values_i + residual_i
+ * rounded to f32 (an IEEE f32 add; without error feedback u_i = values_i). The means are f64
+ * sums in four lanes, lane j holding the u_i with i ≡ j (mod 4) in index order (what a SIMD
+ * f64x2 pair sees), combined as (lane0 + lane1) + (lane2 + lane3), divided by the count in f64
+ * and rounded once to f32: avg+ over the u_i ≥ 0 (so -0 counts as non-negative), avg- over the
+ * others. The decoded value is exactly that f32. Error feedback (Karimireddy et al. 2019): with
+ * ctx.residual, the codec encodes u and stores residual = u - decoded (an f32 subtraction), so
+ * what a step loses the next step sends; without feedback 1-bit is biased and training can
+ * stall. The residual stays bounded (the codec is a projection, so ||u - decoded|| ≤ ||u||) but
+ * is not small: a few times the gradient's spread on long segments. A u_i that is NaN or
+ * ±Infinity (including values + residual overflowing f32) is refused with its index.
+ *
+ * With WebAssembly SIMD (onebit-kernel.ts) both encode passes and the decoder run four lanes at a
+ * time: encode ~12-17×, decode ~4-6× the JS loops here (scripts/bench-onebit.ts). The JS loops
+ * are the reference and the fallback (RINGTRAIN_NO_SIMD, big-endian hosts, segments under 64
+ * values); tests check that both give the same bits.
  *
  * The decoder rejects: wrong length, a non-finite scale, avg+ < 0 or avg- > 0 (impossible for
  * means of those sets), and non-zero padding bits.
  */
 import { CodecIds, type Codec, type EncodeContext } from './codec.js';
-import { codecError, dataView, usageError } from './bytes.js';
+import { HOST_LE, codecError, usageError } from './bytes.js';
+import { oneBitKernel, type OneBitKernel, type SignSums } from './onebit-kernel.js';
 
 const HEADER = 8;
+
+/**
+ * Which implementation a codec runs: 'auto' (the WebAssembly kernel when available and the
+ * segment is long enough, else JS), or one forced, for tests and benchmarks ('wasm' throws when
+ * the kernel is unavailable).
+ */
+export type OneBitImpl = 'auto' | 'js' | 'wasm';
+
+const FRAME_SLAB = 64 * 1024;
+
+/** Shorter segments run the JS loops: below ~32-64 values the kernel's calls and copies cost more. */
+const KERNEL_MIN_VALUES = 64;
 
 export class OneBitCodec implements Codec {
   readonly name = 'onebit' as const;
   readonly id = CodecIds.onebit;
   readonly lossless = false;
+  private readonly kernel: OneBitKernel | null;
+  private readonly kernelMin: number;
+  private readonly sums: SignSums = new Float64Array(9);
+  private readonly scalePair = new Float32Array(2);
+  private slab = new ArrayBuffer(0);
+  private slabUsed = 0;
   private zeroBuf = new Float32Array(0);
-
   private discardBuf = new Float32Array(0);
+
+  constructor(impl: OneBitImpl = 'auto') {
+    this.kernel = impl === 'js' ? null : oneBitKernel();
+    if (impl === 'wasm' && !this.kernel) {
+      throw usageError('onebit: the WebAssembly SIMD kernel is unavailable (no WebAssembly SIMD, a big-endian host, or RINGTRAIN_NO_SIMD set)');
+    }
+    this.kernelMin = impl === 'wasm' ? 0 : KERNEL_MIN_VALUES;
+  }
+
+  /** The implementation segments of `n` values run on. */
+  implFor(n: number): 'js' | 'wasm' {
+    return this.kernel && n >= this.kernelMin ? 'wasm' : 'js';
+  }
 
   /** n zeros, the residual of an encode without error feedback. */
   private zeros(n: number): Float32Array {
@@ -50,77 +91,55 @@ export class OneBitCodec implements Codec {
     if (res !== undefined && res.length !== n) {
       throw usageError(`onebit encode: residual has ${res.length} values, segment has ${n}`);
     }
-    // u = values + residual, in f64 (exact), is never stored: both passes recompute it, which
-    // costs less than writing and re-reading an f64 copy (4 passes over memory became 2).
-    const r = res ?? this.zeros(n);
+    const bytes = this.frame(HEADER + ((n + 7) >>> 3));
+    const sums = this.sums;
+    let sc: Float32Array;
+    if (this.kernel && n >= this.kernelMin) {
+      sc = this.kernel.encode(values, res, bytes, HEADER, sums, (s) => this.scales(s, values, res));
+    } else {
+      // Without feedback u = values + 0: the same signs and sums (-0 + 0 = +0 only changes a +0
+      // added to a positive sum), and the residual goes to a scratch buffer nobody reads.
+      const r = res ?? this.zeros(n);
+      sumSigns(values, r, sums);
+      sc = this.scales(sums, values, r);
+      signBits(values, r, sc[0], sc[1], res ?? this.discard(n), bytes);
+    }
+    writeScales(bytes, sc[0], sc[1]);
+    return bytes;
+  }
 
-    // The two means, in f64, as two interleaved partial sums per sign: four independent add
-    // chains instead of one loop-carried pair (measured here: 2.7 vs 16 ns per value for the
-    // branch-free `b·x` form, 11 ns for one accumulator per sign). The order differs from a
-    // plain left-to-right sum only in the last bits of the f64 sums, below the f32 rounding.
-    // NaN/±Infinity end up in a sum (NaN fails x >= 0 and goes to the negative side), which the
-    // check below catches.
-    let pos0 = 0, pos1 = 0, neg0 = 0, neg1 = 0, cntPos = 0;
-    let i = 0;
-    for (; i + 2 <= n; i += 2) {
-      const x0 = values[i] + r[i];
-      const x1 = values[i + 1] + r[i + 1];
-      if (x0 >= 0) {
-        pos0 += x0;
-        cntPos++;
-      } else neg0 += x0;
-      if (x1 >= 0) {
-        pos1 += x1;
-        cntPos++;
-      } else neg1 += x1;
+  /**
+   * A zeroed frame of `len` bytes for the caller to keep. Short frames are views of a shared
+   * 64 KiB slab, never reused (a slab is freed with its last frame): a `new Uint8Array` of a few
+   * hundred bytes gets a backing store of its own, which cost ~0.3 µs more per frame here (~7 %
+   * of a 4K-value encode).
+   */
+  private frame(len: number): Uint8Array {
+    if (len > FRAME_SLAB / 8) return new Uint8Array(len);
+    if (this.slabUsed + len > this.slab.byteLength) {
+      this.slab = new ArrayBuffer(FRAME_SLAB);
+      this.slabUsed = 0;
     }
-    if (i < n) {
-      const x = values[i] + r[i];
-      if (x >= 0) {
-        pos0 += x;
-        cntPos++;
-      } else neg0 += x;
-    }
-    const sumPos = pos0 + pos1;
-    const sumNeg = neg0 + neg1;
-    const cntNeg = n - cntPos;
+    const f = new Uint8Array(this.slab, this.slabUsed, len);
+    this.slabUsed += (len + 7) & ~7;
+    return f;
+  }
+
+  /** [avg+, avg-] from the pass-1 sums; throws E_CODEC (nothing written yet) unless both are finite. */
+  private scales(s: SignSums, values: Float32Array, residual: Float32Array | undefined): Float32Array {
+    const cntPos = s[8];
+    const cntNeg = values.length - cntPos;
+    // prettier-ignore
+    const sumPos = (s[0] + s[1]) + (s[2] + s[3]);
+    // prettier-ignore
+    const sumNeg = (s[4] + s[5]) + (s[6] + s[7]);
     const avgPos = Math.fround(cntPos === 0 ? 0 : sumPos / cntPos);
     const avgNeg = Math.fround(cntNeg === 0 ? 0 : sumNeg / cntNeg);
-    if (!Number.isFinite(avgPos) || !Number.isFinite(avgNeg)) throw notEncodable(values, r);
-
-    // Sign bits and the new residual (u - decoded), a byte (8 values) at a time; nothing was
-    // written to the residual before the checks above. Without feedback the residual goes to a
-    // scratch buffer nobody reads, which keeps one loop.
-    const bytes = new Uint8Array(HEADER + ((n + 7) >>> 3));
-    const dv = dataView(bytes);
-    dv.setFloat32(0, avgPos, true);
-    dv.setFloat32(4, avgNeg, true);
-    const out = res ?? this.discard(n);
-    const full = n >>> 3;
-    for (let j = 0; j < full; j++) {
-      const o = j << 3;
-      let byte = 0;
-      for (let k = 0; k < 8; k++) {
-        const x = values[o + k] + r[o + k];
-        if (x >= 0) {
-          byte |= 1 << k;
-          out[o + k] = x - avgPos;
-        } else out[o + k] = x - avgNeg;
-      }
-      bytes[HEADER + j] = byte;
-    }
-    if ((n & 7) !== 0) {
-      let byte = 0;
-      for (let k = full << 3; k < n; k++) {
-        const x = values[k] + r[k];
-        if (x >= 0) {
-          byte |= 1 << (k & 7);
-          out[k] = x - avgPos;
-        } else out[k] = x - avgNeg;
-      }
-      bytes[HEADER + full] = byte;
-    }
-    return bytes;
+    // A NaN u fails u >= 0 and lands in the negative sum, ±Infinity in one of them.
+    if (!Number.isFinite(avgPos) || !Number.isFinite(avgNeg)) throw notEncodable(values, residual ?? this.zeros(values.length));
+    this.scalePair[0] = avgPos;
+    this.scalePair[1] = avgNeg;
+    return this.scalePair;
   }
 
   /** Checks everything before writing, so on E_CODEC out is unchanged. */
@@ -130,9 +149,9 @@ export class OneBitCodec implements Codec {
     if (bytes.length !== expected) {
       throw codecError(`onebit frame: ${bytes.length} bytes, expected ${expected} for ${n} values`);
     }
-    const dv = dataView(bytes);
-    const pos = dv.getFloat32(0, true);
-    const neg = dv.getFloat32(4, true);
+    readScales(bytes);
+    const pos = scaleF32[0];
+    const neg = scaleF32[1];
     if (!Number.isFinite(pos) || !Number.isFinite(neg)) {
       throw codecError(`onebit frame: scales must be finite, got avg+ ${pos}, avg- ${neg}`);
     }
@@ -143,47 +162,152 @@ export class OneBitCodec implements Codec {
     if (tail !== 0 && bytes[expected - 1] >>> tail !== 0) {
       throw codecError('onebit frame: padding bits after the last value are not zero');
     }
+    if (this.kernel && n >= this.kernelMin) this.kernel.decode(bytes, HEADER, out, pos, neg, mode);
+    else decodeJs(bytes, out, pos, neg, mode);
+  }
+}
 
-    // Table lookup instead of `bit ? pos : neg`: the bits are random, branches would mispredict.
-    const t = new Float32Array(2);
-    t[0] = neg;
-    t[1] = pos;
-    const full = n >>> 3;
-    if (mode === 'set') {
-      for (let j = 0; j < full; j++) {
-        const b = bytes[HEADER + j];
-        const o = j << 3;
-        out[o] = t[b & 1];
-        out[o + 1] = t[(b >>> 1) & 1];
-        out[o + 2] = t[(b >>> 2) & 1];
-        out[o + 3] = t[(b >>> 3) & 1];
-        out[o + 4] = t[(b >>> 4) & 1];
-        out[o + 5] = t[(b >>> 5) & 1];
-        out[o + 6] = t[(b >>> 6) & 1];
-        out[o + 7] = t[b >>> 7];
-      }
-      for (let i = full << 3; i < n; i++) out[i] = t[(bytes[HEADER + full] >>> (i & 7)) & 1];
-    } else {
-      for (let j = 0; j < full; j++) {
-        const b = bytes[HEADER + j];
-        const o = j << 3;
-        out[o] += t[b & 1];
-        out[o + 1] += t[(b >>> 1) & 1];
-        out[o + 2] += t[(b >>> 2) & 1];
-        out[o + 3] += t[(b >>> 3) & 1];
-        out[o + 4] += t[(b >>> 4) & 1];
-        out[o + 5] += t[(b >>> 5) & 1];
-        out[o + 6] += t[(b >>> 6) & 1];
-        out[o + 7] += t[b >>> 7];
-      }
-      for (let i = full << 3; i < n; i++) out[i] += t[(bytes[HEADER + full] >>> (i & 7)) & 1];
+/**
+ * Pass 1: the lane sums and the positive count into s (layout: SignSums), lane i mod 4 as in the
+ * kernel. The lanes are also independent add chains (one accumulator per sign measured ~4×
+ * slower here); branches beat the branch-free `b·x` form.
+ */
+function sumSigns(values: Float32Array, r: Float32Array, s: SignSums): void {
+  const n = values.length;
+  let p0 = 0, p1 = 0, p2 = 0, p3 = 0, n0 = 0, n1 = 0, n2 = 0, n3 = 0, cntPos = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const u0 = Math.fround(values[i] + r[i]);
+    const u1 = Math.fround(values[i + 1] + r[i + 1]);
+    const u2 = Math.fround(values[i + 2] + r[i + 2]);
+    const u3 = Math.fround(values[i + 3] + r[i + 3]);
+    if (u0 >= 0) {
+      p0 += u0;
+      cntPos++;
+    } else n0 += u0;
+    if (u1 >= 0) {
+      p1 += u1;
+      cntPos++;
+    } else n1 += u1;
+    if (u2 >= 0) {
+      p2 += u2;
+      cntPos++;
+    } else n2 += u2;
+    if (u3 >= 0) {
+      p3 += u3;
+      cntPos++;
+    } else n3 += u3;
+  }
+  // The last 1-3 values go to lanes 0, 1, 2.
+  for (let lane = 0; i < n; i++, lane++) {
+    const u = Math.fround(values[i] + r[i]);
+    if (u >= 0) {
+      cntPos++;
+      if (lane === 0) p0 += u;
+      else if (lane === 1) p1 += u;
+      else p2 += u;
+    } else if (lane === 0) n0 += u;
+    else if (lane === 1) n1 += u;
+    else n2 += u;
+  }
+  s[0] = p0;
+  s[1] = p1;
+  s[2] = p2;
+  s[3] = p3;
+  s[4] = n0;
+  s[5] = n1;
+  s[6] = n2;
+  s[7] = n3;
+  s[8] = cntPos;
+}
+
+/** Pass 2: sign bits (into frame[HEADER..]), a byte (8 values) at a time, and the residual u - decoded. */
+function signBits(values: Float32Array, r: Float32Array, avgPos: number, avgNeg: number, out: Float32Array, frame: Uint8Array): void {
+  const n = values.length;
+  const full = n >>> 3;
+  for (let j = 0; j < full; j++) {
+    const o = j << 3;
+    let byte = 0;
+    for (let k = 0; k < 8; k++) {
+      const x = Math.fround(values[o + k] + r[o + k]);
+      if (x >= 0) {
+        byte |= 1 << k;
+        out[o + k] = x - avgPos;
+      } else out[o + k] = x - avgNeg;
     }
+    frame[HEADER + j] = byte;
+  }
+  if ((n & 7) !== 0) {
+    let byte = 0;
+    for (let k = full << 3; k < n; k++) {
+      const x = Math.fround(values[k] + r[k]);
+      if (x >= 0) {
+        byte |= 1 << (k & 7);
+        out[k] = x - avgPos;
+      } else out[k] = x - avgNeg;
+    }
+    frame[HEADER + full] = byte;
+  }
+}
+
+/** The two scales as host-endian f32s, and their bytes (a DataView per frame costs ~0.3 µs). */
+const scaleF32 = new Float32Array(2);
+const scaleBytes = new Uint8Array(scaleF32.buffer);
+/** Byte i of the little-endian wire pair is byte BYTE_ORDER[i] of the host pair. */
+const BYTE_ORDER = HOST_LE ? [0, 1, 2, 3, 4, 5, 6, 7] : [3, 2, 1, 0, 7, 6, 5, 4];
+
+function writeScales(frame: Uint8Array, pos: number, neg: number): void {
+  scaleF32[0] = pos;
+  scaleF32[1] = neg;
+  for (let i = 0; i < 8; i++) frame[i] = scaleBytes[BYTE_ORDER[i]];
+}
+
+/** Frame bytes 0..7 into scaleF32 (the caller has checked the length). */
+function readScales(frame: Uint8Array): void {
+  for (let i = 0; i < 8; i++) scaleBytes[BYTE_ORDER[i]] = frame[i];
+}
+
+function decodeJs(bytes: Uint8Array, out: Float32Array, pos: number, neg: number, mode: 'set' | 'add'): void {
+  const n = out.length;
+  // Table lookup instead of `bit ? pos : neg`: the bits are random, branches would mispredict.
+  const t = new Float32Array(2);
+  t[0] = neg;
+  t[1] = pos;
+  const full = n >>> 3;
+  if (mode === 'set') {
+    for (let j = 0; j < full; j++) {
+      const b = bytes[HEADER + j];
+      const o = j << 3;
+      out[o] = t[b & 1];
+      out[o + 1] = t[(b >>> 1) & 1];
+      out[o + 2] = t[(b >>> 2) & 1];
+      out[o + 3] = t[(b >>> 3) & 1];
+      out[o + 4] = t[(b >>> 4) & 1];
+      out[o + 5] = t[(b >>> 5) & 1];
+      out[o + 6] = t[(b >>> 6) & 1];
+      out[o + 7] = t[b >>> 7];
+    }
+    for (let i = full << 3; i < n; i++) out[i] = t[(bytes[HEADER + full] >>> (i & 7)) & 1];
+  } else {
+    for (let j = 0; j < full; j++) {
+      const b = bytes[HEADER + j];
+      const o = j << 3;
+      out[o] += t[b & 1];
+      out[o + 1] += t[(b >>> 1) & 1];
+      out[o + 2] += t[(b >>> 2) & 1];
+      out[o + 3] += t[(b >>> 3) & 1];
+      out[o + 4] += t[(b >>> 4) & 1];
+      out[o + 5] += t[(b >>> 5) & 1];
+      out[o + 6] += t[(b >>> 6) & 1];
+      out[o + 7] += t[b >>> 7];
+    }
+    for (let i = full << 3; i < n; i++) out[i] += t[(bytes[HEADER + full] >>> (i & 7)) & 1];
   }
 }
 
 function notEncodable(values: Float32Array, residual: Float32Array) {
   for (let i = 0; i < values.length; i++) {
-    const u = values[i] + residual[i];
+    const u = Math.fround(values[i] + residual[i]);
     if (!Number.isFinite(u)) {
       return codecError(`onebit encode: value at index ${i} is ${u} (gradient + residual); only finite values can be sent`, { index: i });
     }

@@ -14,6 +14,7 @@
  * frames (WsLink.assembleIn); then a reduce-scatter add and an all-gather copy run in place with
  * no copy at all. This is what Gloo and NCCL call a registered buffer.
  */
+import { sleb, uleb } from './wasm-bytes.js';
 
 /** The slice of the WebAssembly JS API used here (the project's lib settings do not declare it). */
 interface WasmMemory {
@@ -262,28 +263,4 @@ function kernelBody(add: boolean): number[] {
   body.push(END, END); // loop, block
   body.push(LOCAL_GET, 3, LOCAL_GET, 3, ...simd(F32X4_NE), ...simd(V128_ANY_TRUE), END);
   return body;
-}
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
 }

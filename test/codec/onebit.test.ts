@@ -1,16 +1,17 @@
 import { describe, it, expect } from 'vitest';
 import { OneBitCodec } from '../../src/codec/onebit.js';
+import { oneBitKernel } from '../../src/codec/onebit-kernel.js';
 import { ctxFor, edgeVectors, expectCodecError, expectSameBits, gaussianVector, unaligned } from './util.js';
 
-const codec = new OneBitCodec();
-
 /**
- * Naive 1-bit: u = v + r in f64; avg+ / avg- are the f64 means of u ≥ 0 / u < 0 rounded to f32;
- * decoded = the matching scale; new residual = u - decoded.
+ * Naive 1-bit: u = v + r rounded to f32; avg+ / avg- are the means of u ≥ 0 / u < 0, summed left
+ * to right in f64 and rounded to f32 (the codec sums in four lanes: the same f32 result except
+ * in rare ties, see onebit-kernel.test.ts); decoded = the matching scale; new residual =
+ * u - decoded in f32.
  */
 function refOneBit(v: Float32Array, r?: Float32Array): { decoded: Float32Array; residual: Float32Array } {
   const n = v.length;
-  const u = new Float64Array(n);
+  const u = new Float32Array(n);
   for (let i = 0; i < n; i++) u[i] = v[i] + (r ? r[i] : 0);
   let sp = 0, cp = 0, sn = 0, cn = 0;
   for (let i = 0; i < n; i++) {
@@ -28,7 +29,11 @@ function refOneBit(v: Float32Array, r?: Float32Array): { decoded: Float32Array; 
   return { decoded, residual };
 }
 
-describe('OneBitCodec', () => {
+// Every test runs on the JS loops and on the WebAssembly kernel (forced even for short segments).
+const impls = oneBitKernel() ? (['js', 'wasm'] as const) : (['js'] as const);
+
+describe.each(impls)('OneBitCodec (%s)', (impl) => {
+  const codec = new OneBitCodec(impl);
   const vectors: Array<[string, Float32Array]> = [
     ...edgeVectors(),
     ['gaussian n=2^20', gaussianVector(2 ** 20, 21)],

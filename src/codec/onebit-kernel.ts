@@ -1,0 +1,385 @@
+/**
+ * WebAssembly SIMD kernels for the 1-bit codec (onebit.ts), assembled by hand like simd.ts.
+ *
+ * The kernels compute exactly what the codec's JS loops compute (the codec's header comment
+ * gives the arithmetic), only four lanes at a time:
+ *  - `sums`: u = v + r (f32x4.add), mask = u >= 0 (f32x4.ge); the positive count (i32x4.sub of
+ *    the mask) and, per lane i mod 4, the f64 sum of the positive and of the negative u
+ *    (v128.and / v128.andnot of u and the mask, then f64x2.promote_low_f32x4 and f64x2.add). The
+ *    partial sums are loaded from and stored back to memory, so a segment can be summed a block
+ *    at a time in the same order as one pass.
+ *  - `signs`: the same u and mask; residual = u - bitselect(avg+, avg-, mask) (f32x4.sub) over
+ *    r, and the sign bits of 16 values (two narrows and i8x16.bitmask) as one i32.store16.
+ *  - `decode`: 32 values per little-endian word of sign bits: splat the word, test each lane's
+ *    bit against a constant mask (v128.and, i32x4.eq), bitselect(avg+, avg-), store or add.
+ * Each has a variant without residual (sums/signs) or in add mode (decode).
+ *
+ * Wasm can only touch its own memory, so OneBitKernel copies a block of values (and residual, or
+ * the decode target in add mode) in with TypedArray.set, runs the kernel there and copies the
+ * residual / values / sign bits out. The kernels work on multiples of 16 values (32 for decode);
+ * the copies pad with zeros, which count as non-negative and add +0 to the positive sums (a no-op:
+ * those sums are never -0); encode subtracts them from the count and clears their sign bits.
+ * The kernel is compiled once per thread and shared by every OneBitCodec (calls are synchronous).
+ */
+import { HOST_LE } from './bytes.js';
+import { uleb, sleb, wasmName, wasmSection, wasmVec, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+
+/**
+ * Values per block: the segment is copied in and worked on this many at a time. Ring segments
+ * (512 KiB by default) fit in one block, which is copied in once for both passes; a longer
+ * segment is copied in twice (pass 1, then pass 2), and wasm memory stays at ~1 MiB.
+ */
+export const ONEBIT_BLOCK = 128 * 1024;
+
+/** Layout of the kernel's memory (byte offsets). */
+const ACC = 0; // pLo, pHi, nLo, nHi (f64x2 each), count (i32x4): 80 bytes
+const VALUES = 128;
+/** Byte runs up to this long are copied with a loop: a view for TypedArray.set costs ~0.1 µs. */
+const SHORT_COPY = 64;
+
+/** Sums after pass 1: [p0, p1, p2, p3, n0, n1, n2, n3, positive count], lane j = values i ≡ j mod 4. */
+export type SignSums = Float64Array;
+
+type SumsFn = (v: number, r: number, n: number, acc: number) => void;
+type SignsFn = (v: number, r: number, n: number, bits: number, pos: number, neg: number) => void;
+type DecodeFn = (out: number, bits: number, words: number, pos: number, neg: number) => void;
+
+export class OneBitKernel {
+  private readonly memory: WasmMemory;
+  private readonly sumsR: SumsFn;
+  private readonly sums0: SumsFn;
+  private readonly signsR: SignsFn;
+  private readonly signs0: SignsFn;
+  private readonly decodeSet: DecodeFn;
+  private readonly decodeAdd: DecodeFn;
+  /** Values the current memory holds per region (a multiple of 32). */
+  private capacity = 0;
+  private f32 = new Float32Array(0);
+  private f64 = new Float64Array(0);
+  private i32 = new Int32Array(0);
+  private u8 = new Uint8Array(0);
+  /**
+   * Views of memory regions by (offset, length). Making a view costs ~0.1 µs, as much as the
+   * kernel takes for ~200 values, and a ring sends segments of a few lengths only.
+   */
+  private views = new Map<number, Float32Array | Uint8Array>();
+
+  constructor(wasm: WasmApi, module: object) {
+    this.memory = new wasm.Memory({ initial: 1 });
+    const e = new wasm.Instance(module, { env: { mem: this.memory } }).exports;
+    this.sumsR = e.sums_r as SumsFn;
+    this.sums0 = e.sums as SumsFn;
+    this.signsR = e.signs_r as SignsFn;
+    this.signs0 = e.signs as SignsFn;
+    this.decodeSet = e.decode_set as DecodeFn;
+    this.decodeAdd = e.decode_add as DecodeFn;
+    this.ensure(1024);
+  }
+
+  /** Room for `values` values in each region (values, residual, sign bits). */
+  private ensure(values: number): void {
+    if (values <= this.capacity) return;
+    const cap = roundUp(values, 32);
+    const need = VALUES + 8 * cap + cap / 8;
+    const have = this.memory.buffer.byteLength;
+    if (need > have) this.memory.grow(Math.ceil((need - have) / WASM_PAGE));
+    const buf = this.memory.buffer;
+    this.f32 = new Float32Array(buf);
+    this.f64 = new Float64Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.u8 = new Uint8Array(buf);
+    this.views.clear();
+    this.capacity = cap;
+  }
+
+  private f32View(at: number, len: number): Float32Array {
+    const key = 2 * (at * 2 ** 24 + len);
+    let v = this.views.get(key) as Float32Array | undefined;
+    if (!v) {
+      if (this.views.size >= 64) this.views.clear();
+      v = new Float32Array(this.memory.buffer, at, len);
+      this.views.set(key, v);
+    }
+    return v;
+  }
+
+  private u8View(at: number, len: number): Uint8Array {
+    const key = 2 * (at * 2 ** 24 + len) + 1;
+    let v = this.views.get(key) as Uint8Array | undefined;
+    if (!v) {
+      if (this.views.size >= 64) this.views.clear();
+      v = new Uint8Array(this.memory.buffer, at, len);
+      this.views.set(key, v);
+    }
+    return v;
+  }
+
+  private get residualAt(): number {
+    return VALUES + 4 * this.capacity;
+  }
+
+  private get bitsAt(): number {
+    return VALUES + 8 * this.capacity;
+  }
+
+  /**
+   * Pass 1 into `sums`, then `scales(sums)` (returns [avg+, avg-] or throws; on a throw the
+   * residual is untouched), then pass 2: the sign bits into frame[bitsAt..] (ceil(n/8) bytes,
+   * padding bits cleared) and, with a residual, the new residual into it. Returns what `scales`
+   * returned.
+   */
+  encode(values: Float32Array, residual: Float32Array | undefined, frame: Uint8Array, bitsAt: number, sums: SignSums, scales: (sums: SignSums) => Float32Array): Float32Array {
+    const n = values.length;
+    const block = Math.min(ONEBIT_BLOCK, roundUp(Math.max(n, 1), 32));
+    this.ensure(block);
+    const vAt = VALUES, rAt = this.residualAt, bAt = this.bitsAt;
+    const sumsFn = residual ? this.sumsR : this.sums0;
+    const f64 = this.f64, i32 = this.i32;
+    for (let j = 0; j < 8; j++) f64[(ACC >> 3) + j] = 0;
+    for (let j = 0; j < 4; j++) i32[((ACC + 64) >> 2) + j] = 0;
+    let padded = 0;
+    for (let a = 0; a < n; a += block) {
+      const len = Math.min(block, n - a);
+      const len16 = this.load(values, residual, a, len);
+      padded += len16 - len;
+      sumsFn(vAt, rAt, len16, ACC);
+    }
+    for (let j = 0; j < 8; j++) sums[j] = f64[(ACC >> 3) + j];
+    const c = (ACC + 64) >> 2;
+    // The zero padding counted as non-negative.
+    sums[8] = i32[c] + i32[c + 1] + i32[c + 2] + i32[c + 3] - padded;
+
+    const sc = scales(sums);
+    const signsFn = residual ? this.signsR : this.signs0;
+    for (let a = 0; a < n; a += block) {
+      const len = Math.min(block, n - a);
+      // One block is still in memory from pass 1; more are copied in again.
+      const len16 = n <= block ? roundUp(len, 16) : this.load(values, residual, a, len);
+      signsFn(vAt, rAt, len16, bAt, sc[0], sc[1]);
+      if (residual) residual.set(this.f32View(rAt, len), a);
+      const nb = (len + 7) >>> 3;
+      const to = bitsAt + (a >>> 3);
+      if (nb <= SHORT_COPY) for (let i = 0; i < nb; i++) frame[to + i] = this.u8[bAt + i];
+      else frame.set(this.u8View(bAt, nb), to);
+    }
+    if ((n & 7) !== 0) frame[bitsAt + ((n - 1) >>> 3)] &= (1 << (n & 7)) - 1;
+    return sc;
+  }
+
+  /** Copies values[a, a+len) (and residual) into memory, zero-padded to a multiple of 16; the padded length. */
+  private load(values: Float32Array, residual: Float32Array | undefined, a: number, len: number): number {
+    const f32 = this.f32;
+    const v = VALUES >> 2;
+    const r = this.residualAt >> 2;
+    const len16 = roundUp(len, 16);
+    f32.set(a === 0 && len === values.length ? values : values.subarray(a, a + len), v);
+    for (let i = len; i < len16; i++) f32[v + i] = 0;
+    if (residual) {
+      f32.set(a === 0 && len === residual.length ? residual : residual.subarray(a, a + len), r);
+      for (let i = len; i < len16; i++) f32[r + i] = 0;
+    }
+    return len16;
+  }
+
+  /**
+   * out = (set) or += (add) avg+ where the bit is 1, else avg-; the bits are ceil(n/8) bytes at
+   * frame[bitsAt..].
+   */
+  decode(frame: Uint8Array, bitsAt: number, out: Float32Array, pos: number, neg: number, mode: 'set' | 'add'): void {
+    const n = out.length;
+    const block = Math.min(ONEBIT_BLOCK, roundUp(Math.max(n, 1), 32));
+    this.ensure(block);
+    const u8 = this.u8;
+    const oAt = VALUES, bAt = this.bitsAt;
+    const fn = mode === 'add' ? this.decodeAdd : this.decodeSet;
+    for (let a = 0; a < n; a += block) {
+      const len = Math.min(block, n - a);
+      const nb = (len + 7) >>> 3;
+      const words = (len + 31) >>> 5;
+      const from = bitsAt + (a >>> 3);
+      if (nb <= SHORT_COPY) for (let i = 0; i < nb; i++) u8[bAt + i] = frame[from + i];
+      else u8.set(frame.subarray(from, from + nb), bAt);
+      for (let i = nb; i < 4 * words; i++) u8[bAt + i] = 0;
+      const dst = a === 0 && len === n ? out : out.subarray(a, a + len);
+      if (mode === 'add') this.f32.set(dst, oAt >> 2);
+      fn(oAt, bAt, words, pos, neg);
+      dst.set(this.f32View(oAt, len));
+    }
+  }
+}
+
+function roundUp(x: number, to: number): number {
+  return Math.ceil(x / to) * to;
+}
+
+let api: WasmApi | null | undefined;
+function wasmApi(): WasmApi | null {
+  if (api === undefined) {
+    const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+    // Memory views are host-endian, wasm memory is little-endian.
+    api = wasm && HOST_LE && !process.env.RINGTRAIN_NO_SIMD ? wasm : null;
+  }
+  return api;
+}
+
+let kernel: OneBitKernel | null | undefined;
+
+/**
+ * The 1-bit kernel, or null when WebAssembly SIMD is unavailable (or RINGTRAIN_NO_SIMD is set,
+ * read once). One per thread: calls are synchronous, so codecs can share it.
+ */
+export function oneBitKernel(): OneBitKernel | null {
+  if (kernel !== undefined) return kernel;
+  kernel = null;
+  const wasm = wasmApi();
+  if (!wasm) return kernel;
+  try {
+    const bytes = oneBitModuleBytes();
+    if (wasm.validate(bytes)) kernel = new OneBitKernel(wasm, new wasm.Module(bytes));
+  } catch {
+    kernel = null;
+  }
+  return kernel;
+}
+
+// ---- The module, per the WebAssembly binary format ----
+
+const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
+const BLOCK = 0x02, LOOP = 0x03, BR_IF = 0x0d, END = 0x0b, VOID = 0x40;
+const LOCAL_GET = 0x20, LOCAL_SET = 0x21, LOCAL_TEE = 0x22;
+const I32_CONST = 0x41, I32_ADD = 0x6a, I32_SHL = 0x74, I32_LT_U = 0x49, I32_GE_U = 0x4f;
+const I32_LOAD = 0x28, I32_STORE16 = 0x3b;
+// SIMD opcodes (after the 0xfd prefix).
+const V128_LOAD = 0x00, V128_STORE = 0x0b, V128_CONST = 0x0c, I8X16_SHUFFLE = 0x0d;
+const I32X4_SPLAT = 0x11, F32X4_SPLAT = 0x13, I32X4_EQ = 0x37, F32X4_GE = 0x46;
+const V128_AND = 0x4e, V128_ANDNOT = 0x4f, V128_BITSELECT = 0x52, F64X2_PROMOTE_LOW_F32X4 = 0x5f;
+const I8X16_BITMASK = 0x64, I8X16_NARROW_I16X8_S = 0x65, I16X8_NARROW_I32X4_S = 0x85, I32X4_SUB = 0xb1;
+const F32X4_ADD = 0xe4, F32X4_SUB = 0xe5, F64X2_ADD = 0xf0;
+
+const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
+const get = (i: number): number[] => [LOCAL_GET, i];
+const set = (i: number): number[] => [LOCAL_SET, i];
+/** memarg: log2 alignment, offset. */
+const mem = (align: number, offset: number): number[] => [align, ...uleb(offset)];
+const v128Load = (offset: number): number[] => simd(V128_LOAD, ...mem(4, offset));
+const v128Store = (offset: number): number[] => simd(V128_STORE, ...mem(4, offset));
+const zero = (): number[] => simd(V128_CONST, ...new Array<number>(16).fill(0));
+/** Lanes 2, 3 of an f32x4 moved to lanes 0, 1 (for promote_low). */
+const highHalf = (): number[] => simd(I8X16_SHUFFLE, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+/** `p += n` for an i32 local. */
+const bump = (p: number, n: number): number[] => [...get(p), I32_CONST, ...sleb(n), I32_ADD, ...set(p)];
+/** block; if p >= end skip; loop BODY; bump; while p < end. */
+const loopWhile = (p: number, end: number, body: number[]): number[] => [
+  BLOCK, VOID, ...get(p), ...get(end), I32_GE_U, BR_IF, 0,
+  LOOP, VOID, ...body, ...get(p), ...get(end), I32_LT_U, BR_IF, 0, END,
+  END,
+];
+const locals = (groups: Array<[number, number]>): number[] => wasmVec(groups.map(([count, type]) => [...uleb(count), type]));
+
+/** sums(v, r, n, acc): pass 1 over n (a multiple of 16) values, accumulating into acc. */
+function sumsBody(withResidual: boolean): number[] {
+  const v = 0, r = 1, n = 2, acc = 3;
+  const pLo = 4, pHi = 5, nLo = 6, nHi = 7, cnt = 8, u = 9, m = 10, t = 11, end = 12;
+  const accLocals = [pLo, pHi, nLo, nHi, cnt];
+  const body: number[] = [];
+  accLocals.forEach((l, k) => body.push(...get(acc), ...v128Load(16 * k), ...set(l)));
+  body.push(...get(v), ...get(n), I32_CONST, 2, I32_SHL, I32_ADD, ...set(end));
+  const step: number[] = [];
+  for (let k = 0; k < 4; k++) {
+    step.push(...get(v), ...v128Load(16 * k));
+    if (withResidual) step.push(...get(r), ...v128Load(16 * k), ...simd(F32X4_ADD));
+    step.push(LOCAL_TEE, u, ...zero(), ...simd(F32X4_GE), ...set(m));
+    step.push(...get(cnt), ...get(m), ...simd(I32X4_SUB), ...set(cnt));
+    for (const [op, lo, hi] of [[V128_AND, pLo, pHi], [V128_ANDNOT, nLo, nHi]] as const) {
+      step.push(...get(u), ...get(m), ...simd(op), ...set(t));
+      step.push(...get(lo), ...get(t), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(lo));
+      step.push(...get(hi), ...get(t), ...get(t), ...highHalf(), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(hi));
+    }
+  }
+  step.push(...bump(v, 64));
+  if (withResidual) step.push(...bump(r, 64));
+  body.push(...loopWhile(v, end, step));
+  accLocals.forEach((l, k) => body.push(...get(acc), ...get(l), ...v128Store(16 * k)));
+  return [...locals([[8, V128], [1, I32]]), ...body, END];
+}
+
+/** signs(v, r, n, bits, pos, neg): pass 2 over n (a multiple of 16) values. */
+function signsBody(withResidual: boolean): number[] {
+  const v = 0, r = 1, n = 2, bits = 3, pos = 4, neg = 5;
+  const P = 6, N = 7, u = 8, m0 = 9, end = 13;
+  const body: number[] = [...get(pos), ...simd(F32X4_SPLAT), ...set(P), ...get(neg), ...simd(F32X4_SPLAT), ...set(N)];
+  body.push(...get(v), ...get(n), I32_CONST, 2, I32_SHL, I32_ADD, ...set(end));
+  const step: number[] = [];
+  for (let k = 0; k < 4; k++) {
+    step.push(...get(v), ...v128Load(16 * k));
+    if (withResidual) step.push(...get(r), ...v128Load(16 * k), ...simd(F32X4_ADD));
+    step.push(LOCAL_TEE, u, ...zero(), ...simd(F32X4_GE), ...set(m0 + k));
+    if (withResidual) {
+      step.push(...get(r), ...get(u), ...get(P), ...get(N), ...get(m0 + k), ...simd(V128_BITSELECT), ...simd(F32X4_SUB), ...v128Store(16 * k));
+    }
+  }
+  // Masks are 0 / -1 per lane: narrowing keeps that, and lane j of the bytes is value j.
+  step.push(...get(bits));
+  step.push(...get(m0), ...get(m0 + 1), ...simd(I16X8_NARROW_I32X4_S));
+  step.push(...get(m0 + 2), ...get(m0 + 3), ...simd(I16X8_NARROW_I32X4_S));
+  step.push(...simd(I8X16_NARROW_I16X8_S), ...simd(I8X16_BITMASK), I32_STORE16, ...mem(1, 0));
+  step.push(...bump(v, 64));
+  if (withResidual) step.push(...bump(r, 64));
+  step.push(...bump(bits, 2));
+  body.push(...loopWhile(v, end, step));
+  return [...locals([[7, V128], [1, I32]]), ...body, END];
+}
+
+/** decode(out, bits, words, pos, neg): 32 values per 4-byte word of sign bits. */
+function decodeBody(add: boolean): number[] {
+  const out = 0, bits = 1, words = 2, pos = 3, neg = 4;
+  const P = 5, N = 6, b = 7, c0 = 8, end = 16;
+  const body: number[] = [...get(pos), ...simd(F32X4_SPLAT), ...set(P), ...get(neg), ...simd(F32X4_SPLAT), ...set(N)];
+  for (let k = 0; k < 8; k++) {
+    // Lane l of mask k tests bit 4k + l (value 4k + l of the word).
+    const lanes: number[] = [];
+    for (let l = 0; l < 4; l++) {
+      const x = (1 << (4 * k + l)) >>> 0;
+      lanes.push(x & 0xff, (x >>> 8) & 0xff, (x >>> 16) & 0xff, x >>> 24);
+    }
+    body.push(...simd(V128_CONST, ...lanes), ...set(c0 + k));
+  }
+  body.push(...get(bits), ...get(words), I32_CONST, 2, I32_SHL, I32_ADD, ...set(end));
+  const step: number[] = [...get(bits), I32_LOAD, ...mem(2, 0), ...simd(I32X4_SPLAT), ...set(b)];
+  for (let k = 0; k < 8; k++) {
+    step.push(...get(out));
+    if (add) step.push(...get(out), ...v128Load(16 * k));
+    step.push(...get(P), ...get(N), ...get(b), ...get(c0 + k), ...simd(V128_AND), ...get(c0 + k), ...simd(I32X4_EQ), ...simd(V128_BITSELECT));
+    if (add) step.push(...simd(F32X4_ADD));
+    step.push(...v128Store(16 * k));
+  }
+  step.push(...bump(out, 128), ...bump(bits, 4));
+  body.push(...loopWhile(bits, end, step));
+  return [...locals([[11, V128], [1, I32]]), ...body, END];
+}
+
+/** Sections: type, import (memory env.mem), function, export, code. */
+export function oneBitModuleBytes(): Uint8Array {
+  const funcType = (params: number[]): number[] => [0x60, ...wasmVec(params.map((p) => [p])), 0x00];
+  const types = [
+    funcType([I32, I32, I32, I32]), // sums
+    funcType([I32, I32, I32, I32, F32, F32]), // signs
+    funcType([I32, I32, I32, F32, F32]), // decode
+  ];
+  const funcs: Array<[string, number, number[]]> = [
+    ['sums_r', 0, sumsBody(true)],
+    ['sums', 0, sumsBody(false)],
+    ['signs_r', 1, signsBody(true)],
+    ['signs', 1, signsBody(false)],
+    ['decode_set', 2, decodeBody(false)],
+    ['decode_add', 2, decodeBody(true)],
+  ];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...wasmSection(1, wasmVec(types)),
+    ...wasmSection(2, [0x01, ...wasmName('env'), ...wasmName('mem'), 0x02, 0x00, 0x01]),
+    ...wasmSection(3, wasmVec(funcs.map(([, type]) => [type]))),
+    ...wasmSection(7, wasmVec(funcs.map(([name], i) => [...wasmName(name), 0x00, i]))),
+    ...wasmSection(10, wasmVec(funcs.map(([, , body]) => [...uleb(body.length), ...body]))),
+  ]);
+}

@@ -1,0 +1,60 @@
+/**
+ * Helpers for WebAssembly modules assembled by hand (no toolchain): LEB128 integers, names and
+ * sections per the binary format (https://webassembly.github.io/spec/core/binary/), and the
+ * slice of the JS API the kernels use (the project's lib settings do not declare it).
+ */
+
+/** Unsigned LEB128 (counts, sizes, indices, memarg offsets, opcodes after a prefix). */
+export function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return out;
+}
+
+/** Signed LEB128 (the immediate of i32.const). */
+export function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+/** A name: its length, then its (ASCII) bytes. */
+export function wasmName(s: string): number[] {
+  return [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
+}
+
+/** A section: id, byte size, content. */
+export function wasmSection(id: number, content: number[]): number[] {
+  return [id, ...uleb(content.length), ...content];
+}
+
+/** A vector: element count, then the elements' bytes. */
+export function wasmVec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
+export interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
+  Memory: new (desc: { initial: number; maximum?: number }) => WasmMemory;
+}
+
+export const WASM_PAGE = 65536;
