@@ -34,6 +34,9 @@ export interface AllreduceOptions<T extends Float32Array | Float64Array> extends
  */
 export const SMALL_ALLREDUCE_BYTES = Number(process.env.RINGTRAIN_SMALL_ALLREDUCE_BYTES ?? 8 * 1024);
 
+/** RINGTRAIN_SMALL_ALGORITHM, read once (process.env is a slow lookup; see smallAlgorithm). */
+const FORCED_SMALL_ALGORITHM = ((v) => (v === 'gather' || v === 'chain' ? v : null))(process.env.RINGTRAIN_SMALL_ALGORITHM);
+
 export interface RingLinks {
   readonly toSuccessor: SendLink;
   readonly fromPredecessor: RecvLink;
@@ -53,8 +56,8 @@ export interface RingLinks {
  *
  * Copies: with a raw codec (dense f32, f64) payloads go out as views of `buf` (links with
  * sendFrame), received frames are lent to the add (links with recvWith), and an all-gathered
- * segment is forwarded from `buf` rather than from its frame. Small vectors take
- * gatherSumAllreduce instead (half the sequential hops).
+ * segment is forwarded from `buf` rather than from its frame. Small vectors take a latency path
+ * instead (gatherSumAllreduce or chainAllreduce, see smallAlgorithm).
  */
 export async function ringAllreduce<T extends Float32Array | Float64Array>(
   links: RingLinks,
@@ -69,7 +72,8 @@ export async function ringAllreduce<T extends Float32Array | Float64Array>(
   }
   const small = o.smallBytes ?? SMALL_ALLREDUCE_BYTES;
   if (codec.raw && d > 0 && d * buf.BYTES_PER_ELEMENT <= small && (n - 1) * d * buf.BYTES_PER_ELEMENT <= 4 * small) {
-    await gatherSumAllreduce(links, buf, o);
+    if (smallAlgorithm(n) === 'chain') await chainAllreduce(links, buf, o);
+    else await gatherSumAllreduce(links, buf, o);
     return;
   }
   const out = links.toSuccessor;
@@ -204,6 +208,61 @@ async function gatherSumAllreduce<T extends Float32Array | Float64Array>(links: 
   }
   for (let origin = 0; origin < n; origin++) codec.decodeInto(all.subarray(origin * bytes, (origin + 1) * bytes), buf, origin === 0 ? 'set' : 'add');
   await Promise.all(pending);
+}
+
+/**
+ * Which latency path a small allreduce takes: 'gather' (gatherSumAllreduce: N-1 hops, N(N-1)
+ * frames in all) or 'chain' (chainAllreduce: 2(N-1) hops, 2(N-1) frames). Both add in rank order,
+ * so they give the same bits and peers could even disagree without changing a result (the frame
+ * headers still catch it: the phases differ). RINGTRAIN_SMALL_ALGORITHM=gather|chain overrides.
+ */
+export function smallAlgorithm(n: number): 'gather' | 'chain' {
+  return FORCED_SMALL_ALGORITHM ?? (n <= 2 ? 'gather' : 'chain');
+}
+
+/**
+ * The other small-vector path: a chain reduce then a chain broadcast round the ring. Rank 0
+ * sends its vector on, rank r adds its own and passes the partial sum on, rank N-1 ends with
+ * ((x0 + x1) + x2) + … (the rank order of gatherSumAllreduce, and float addition is commutative,
+ * so the same bits), and that sum goes on round the ring, N-1 ranks taking and forwarding it.
+ * Twice the sequential hops of the gather, but each link carries at most two frames instead of
+ * N-1, so 2(N-1) frames in all instead of N(N-1): when the peers share cores (N processes on a
+ * laptop), every frame costs a wake-up and ~25 µs of Node CPU, and fewer frames win.
+ *
+ * buf is sent by reference and overwritten only by the broadcast, which comes back only after
+ * the successor has taken the partial sum.
+ */
+async function chainAllreduce<T extends Float32Array | Float64Array>(links: RingLinks, buf: T, o: AllreduceOptions<T>): Promise<void> {
+  const { rank: r, size: n, codec } = o;
+  const d = buf.length;
+  const out = links.toSuccessor;
+  const inp = links.fromPredecessor;
+  const pending: Promise<void>[] = [];
+  const pred = mod(r - 1, n);
+  const borrow = canRecvWith(inp) ? inp : null;
+  const arena = arenaOf(buf.buffer);
+  if (arena) borrow?.assembleIn?.(arena.staging);
+  if (r > 0) {
+    if (borrow) await borrow.recvWith((frame) => takeChained(frame, buf, o, chainHeader(o, d, Phase.reduceScatter, pred), pred, 'add'));
+    else takeChained(await inp.recv(), buf, o, chainHeader(o, d, Phase.reduceScatter, pred), pred, 'add');
+  }
+  if (r < n - 1) {
+    sendGathered(out, pending, chainHeader(o, d, Phase.reduceScatter, r), codec.encode(buf, { seed: o.seed, step: o.step, rank: r, chunk: 0, segment: 0 }));
+    if (borrow) await borrow.recvWith((frame) => takeChained(frame, buf, o, chainHeader(o, d, Phase.allGather, n - 1), pred, 'set'));
+    else takeChained(await inp.recv(), buf, o, chainHeader(o, d, Phase.allGather, n - 1), pred, 'set');
+  }
+  if (r !== n - 2) sendGathered(out, pending, chainHeader(o, d, Phase.allGather, n - 1), codec.encode(buf, { seed: o.seed, step: o.step, rank: r, chunk: 0, segment: 0 }));
+  await Promise.all(pending);
+}
+
+function chainHeader<T extends Float32Array | Float64Array>(o: AllreduceOptions<T>, d: number, phase: PhaseId, origin: number): FrameHeader {
+  return { codec: o.codec.id, phase, dtype: o.codec.dtype, generation: o.generation, step: o.step, chunk: 0, segment: 0, count: d, origin };
+}
+
+/** Checks a chained frame (a partial sum, or the final sum) and adds or copies it into buf. */
+function takeChained<T extends Float32Array | Float64Array>(frame: Uint8Array, buf: T, o: AllreduceOptions<T>, want: FrameHeader, pred: number, mode: 'set' | 'add'): void {
+  expectHeader(readHeader(frame), want, `rank ${pred}`);
+  o.codec.decodeInto(payloadOf(frame), buf, mode);
 }
 
 function gatherHeader<T extends Float32Array | Float64Array>(o: AllreduceOptions<T>, d: number, origin: number): FrameHeader {
