@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { isLoopback } from './config/hosts.js';
 import { parseArgs } from 'node:util';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -202,10 +203,6 @@ function parseInjectKill(s: string | undefined): { rank: number; step: number } 
   const m = /^(\d+)@(\d+)$/.exec(s);
   if (!m) throw new RingError('E_USAGE', `--inject-kill takes RANK@STEP (e.g. 2@30), got '${s}'`);
   return { rank: Number(m[1]), step: Number(m[2]) };
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
 }
 
 function parseInjectDelay(s: string | undefined): { rank: number; ms: number } | undefined {

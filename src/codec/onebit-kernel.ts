@@ -19,9 +19,19 @@
  * residual / values / sign bits out. The kernels work on multiples of 16 values (32 for decode);
  * the copies pad with zeros, which count as non-negative and add +0 to the positive sums (a no-op:
  * those sums are never -0); encode subtracts them from the count and clears their sign bits.
- * The kernel is compiled once per thread and shared by every OneBitCodec (calls are synchronous).
+ *
+ * A ring vector (simd.ts) is already in wasm memory: OneBitArenaKernel, the same module
+ * instantiated against the vector's arena, runs both encode passes on the values and residual
+ * where they are and decodes straight into the vector, reading the sign bits where the link
+ * assembled the frame (its staging area) or from the arena's scratch. Only the sign bits (1/32 of
+ * the data) are copied. There is no padding to write beyond a view's end, so the kernels take the
+ * whole multiples of 16 (32) values and the last few are done in JS, continuing the same sums.
+ *
+ * The module is compiled once per thread; the copying kernel is shared by every OneBitCodec and
+ * each arena gets one in-place instance (calls are synchronous).
  */
 import { HOST_LE } from './bytes.js';
+import { arenaOf, type RingArena } from './simd.js';
 import { uleb, sleb, wasmName, wasmSection, wasmVec, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
 
 /**
@@ -208,6 +218,157 @@ export class OneBitKernel {
   }
 }
 
+/** Layout of an arena's scratch for OneBitArenaKernel (byte offsets from its start). */
+const BITS = 128; // the sums (as ACC) at 0, then sign bits
+
+/**
+ * The kernels run on a ring vector's own memory (see the header comment): encode reads the
+ * values and residual in place and writes the residual in place; decode writes into the vector.
+ * Sign bits go through the arena's scratch a block at a time, except a frame's bits that the link
+ * assembled in the staging area, which are read where they are.
+ */
+export class OneBitArenaKernel {
+  private readonly arena: RingArena;
+  private readonly sumsR: SumsFn;
+  private readonly sums0: SumsFn;
+  private readonly signsR: SignsFn;
+  private readonly signs0: SignsFn;
+  private readonly decodeSet: DecodeFn;
+  private readonly decodeAdd: DecodeFn;
+  /** The whole memory (it never grows, so these views stay valid). */
+  private readonly u8: Uint8Array;
+  private readonly acc: Float64Array;
+  private readonly count: Int32Array;
+  private readonly accAt: number;
+  private readonly bitsAt: number;
+  /** Values per block of sign bits in the scratch (a multiple of 32). */
+  private readonly block: number;
+  /** Encodes run in place so far. */
+  encodes = 0;
+  /** Decodes that read the sign bits where the frame lies (the staging area). */
+  decodesInStaging = 0;
+  /** Decodes that copied the sign bits into the scratch first (the frame lies elsewhere). */
+  decodesViaScratch = 0;
+
+  constructor(wasm: WasmApi, module: object, arena: RingArena) {
+    this.arena = arena;
+    const e = new wasm.Instance(module, { env: { mem: arena.memory } }).exports;
+    this.sumsR = e.sums_r as SumsFn;
+    this.sums0 = e.sums as SumsFn;
+    this.signsR = e.signs_r as SignsFn;
+    this.signs0 = e.signs as SignsFn;
+    this.decodeSet = e.decode_set as DecodeFn;
+    this.decodeAdd = e.decode_add as DecodeFn;
+    const buf = arena.memory.buffer;
+    this.accAt = arena.scratch.byteOffset + ACC; // 64-aligned
+    this.u8 = new Uint8Array(buf);
+    this.acc = new Float64Array(buf, this.accAt, 8);
+    this.count = new Int32Array(buf, this.accAt + 64, 4);
+    this.bitsAt = arena.scratch.byteOffset + BITS;
+    this.block = 8 * ((arena.scratch.byteLength - BITS) & ~3);
+  }
+
+  /**
+   * Whether encode() can take these: both lie in the arena's vector or residual, and they do not
+   * partly overlap (the kernels read a lane group before writing it, as the JS loop reads a value
+   * before writing it, so only the same range or disjoint ones give the same bits).
+   */
+  holdsSegment(values: Float32Array, residual: Float32Array | undefined): boolean {
+    const arena = this.arena;
+    if (!arena.holdsData(values)) return false;
+    if (!residual) return true;
+    if (!arena.holdsData(residual)) return false;
+    const v = values.byteOffset, r = residual.byteOffset, len = values.byteLength;
+    return v === r || v + len <= r || r + len <= v;
+  }
+
+  /** Whether decode() can write into `out` (the arena's vector or residual). */
+  holdsOutput(out: Float32Array): boolean {
+    return this.arena.holdsData(out);
+  }
+
+  /** OneBitKernel.encode, in place (the caller has checked holdsSegment). */
+  encode(values: Float32Array, residual: Float32Array | undefined, frame: Uint8Array, bitsAt: number, sums: SignSums, scales: (sums: SignSums) => Float32Array): Float32Array {
+    const n = values.length;
+    const m = n & ~15;
+    const vAt = values.byteOffset;
+    const rAt = residual ? residual.byteOffset : 0;
+    const acc = this.acc, count = this.count;
+    acc.fill(0);
+    count.fill(0);
+    (residual ? this.sumsR : this.sums0)(vAt, rAt, m, this.accAt);
+    for (let j = 0; j < 8; j++) sums[j] = acc[j];
+    sums[8] = count[0] + count[1] + count[2] + count[3];
+    // The last n mod 16 values, each in lane i mod 4 after the kernel's values (index order).
+    for (let i = m; i < n; i++) {
+      const u = residual ? Math.fround(values[i] + residual[i]) : values[i];
+      if (u >= 0) {
+        sums[i & 3] += u;
+        sums[8]++;
+      } else sums[4 + (i & 3)] += u;
+    }
+
+    const sc = scales(sums);
+    const pos = sc[0], neg = sc[1];
+    const signsFn = residual ? this.signsR : this.signs0;
+    const u8 = this.u8, bAt = this.bitsAt;
+    for (let a = 0; a < m; a += this.block) {
+      const len = Math.min(this.block, m - a);
+      signsFn(vAt + 4 * a, rAt + 4 * a, len, bAt, pos, neg);
+      const nb = len >>> 3;
+      const to = bitsAt + (a >>> 3);
+      if (nb <= SHORT_COPY) for (let i = 0; i < nb; i++) frame[to + i] = u8[bAt + i];
+      else frame.set(u8.subarray(bAt, bAt + nb), to);
+    }
+    // The tail starts on a byte (m is a multiple of 16); its last byte gets no padding bits.
+    for (let i = m; i < n; i += 8) {
+      let byte = 0;
+      for (let k = i; k < Math.min(i + 8, n); k++) {
+        const u = residual ? Math.fround(values[k] + residual[k]) : values[k];
+        if (u >= 0) {
+          byte |= 1 << (k & 7);
+          if (residual) residual[k] = u - pos;
+        } else if (residual) residual[k] = u - neg;
+      }
+      frame[bitsAt + (i >>> 3)] = byte;
+    }
+    this.encodes++;
+    this.arena.inPlaceFrames++;
+    return sc;
+  }
+
+  /** OneBitKernel.decode, in place (the caller has checked holdsOutput). */
+  decode(frame: Uint8Array, bitsAt: number, out: Float32Array, pos: number, neg: number, mode: 'set' | 'add'): void {
+    const n = out.length;
+    const words = n >>> 5;
+    const oAt = out.byteOffset;
+    const fn = mode === 'add' ? this.decodeAdd : this.decodeSet;
+    if (this.arena.holdsStaged(frame)) {
+      // Only whole words of bits, so the kernel reads no byte beyond the frame.
+      fn(oAt, frame.byteOffset + bitsAt, words, pos, neg);
+      this.decodesInStaging++;
+    } else {
+      const u8 = this.u8, bAt = this.bitsAt;
+      for (let a = 0; a < 32 * words; a += this.block) {
+        const len = Math.min(this.block, 32 * words - a);
+        const nb = len >>> 3;
+        const from = bitsAt + (a >>> 3);
+        if (nb <= SHORT_COPY) for (let i = 0; i < nb; i++) u8[bAt + i] = frame[from + i];
+        else u8.set(frame.subarray(from, from + nb), bAt);
+        fn(oAt + 4 * a, bAt, len >>> 5, pos, neg);
+      }
+      this.decodesViaScratch++;
+    }
+    // The last n mod 32 values.
+    for (let i = 32 * words; i < n; i++) {
+      const x = (frame[bitsAt + (i >>> 3)] >>> (i & 7)) & 1 ? pos : neg;
+      if (mode === 'add') out[i] += x;
+      else out[i] = x;
+    }
+    this.arena.inPlaceFrames++;
+  }
+}
+
 function roundUp(x: number, to: number): number {
   return Math.ceil(x / to) * to;
 }
@@ -222,6 +383,23 @@ function wasmApi(): WasmApi | null {
   return api;
 }
 
+let compiled: object | null | undefined;
+
+/** The compiled module, or null when WebAssembly SIMD is unavailable (or RINGTRAIN_NO_SIMD is set). */
+function oneBitModule(): object | null {
+  if (compiled !== undefined) return compiled;
+  compiled = null;
+  const wasm = wasmApi();
+  if (!wasm) return compiled;
+  try {
+    const bytes = oneBitModuleBytes();
+    if (wasm.validate(bytes)) compiled = new wasm.Module(bytes);
+  } catch {
+    compiled = null;
+  }
+  return compiled;
+}
+
 let kernel: OneBitKernel | null | undefined;
 
 /**
@@ -232,14 +410,42 @@ export function oneBitKernel(): OneBitKernel | null {
   if (kernel !== undefined) return kernel;
   kernel = null;
   const wasm = wasmApi();
-  if (!wasm) return kernel;
+  const module = oneBitModule();
+  if (!wasm || !module) return kernel;
   try {
-    const bytes = oneBitModuleBytes();
-    if (wasm.validate(bytes)) kernel = new OneBitKernel(wasm, new wasm.Module(bytes));
+    kernel = new OneBitKernel(wasm, module);
   } catch {
     kernel = null;
   }
   return kernel;
+}
+
+/** Arena → its in-place kernel (null: could not be instantiated, use the copying kernel). */
+const arenaKernels = new WeakMap<RingArena, OneBitArenaKernel | null>();
+
+/**
+ * The in-place kernel for the ring vector (simd.ts) whose memory is `buffer`, made on first use
+ * and kept with the arena; null for any other buffer or without the kernel.
+ */
+export function oneBitArenaKernel(buffer: ArrayBufferLike): OneBitArenaKernel | null {
+  const arena = arenaOf(buffer);
+  if (!arena) return null;
+  let k = arenaKernels.get(arena);
+  if (k === undefined) {
+    k = null;
+    const wasm = wasmApi();
+    const module = oneBitModule();
+    // The sums and at least one word of sign bits must fit the scratch.
+    if (wasm && module && arena.scratch.byteLength >= BITS + 4) {
+      try {
+        k = new OneBitArenaKernel(wasm, module, arena);
+      } catch {
+        k = null;
+      }
+    }
+    arenaKernels.set(arena, k);
+  }
+  return k;
 }
 
 // ---- The module, per the WebAssembly binary format ----

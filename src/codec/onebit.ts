@@ -22,16 +22,18 @@
  * ±Infinity (including values + residual overflowing f32) is refused with its index.
  *
  * With WebAssembly SIMD (onebit-kernel.ts) both encode passes and the decoder run four lanes at a
- * time: encode ~12-17×, decode ~4-6× the JS loops here (scripts/bench-onebit.ts). The JS loops
- * are the reference and the fallback (RINGTRAIN_NO_SIMD, big-endian hosts, segments under 64
- * values); tests check that both give the same bits.
+ * time: encode ~12-17×, decode ~4-6× the JS loops here (scripts/bench-onebit.ts). On a ring
+ * vector (simd.ts: values, residual and decode target in one wasm memory) they run in place,
+ * without copying the values in and out. The JS loops are the reference and the fallback
+ * (RINGTRAIN_NO_SIMD, big-endian hosts, segments under 64 values); tests check that every path
+ * gives the same bits.
  *
  * The decoder rejects: wrong length, a non-finite scale, avg+ < 0 or avg- > 0 (impossible for
  * means of those sets), and non-zero padding bits.
  */
 import { CodecIds, type Codec, type EncodeContext } from './codec.js';
 import { HOST_LE, codecError, usageError } from './bytes.js';
-import { oneBitKernel, type OneBitKernel, type SignSums } from './onebit-kernel.js';
+import { oneBitArenaKernel, oneBitKernel, type OneBitKernel, type SignSums } from './onebit-kernel.js';
 
 const HEADER = 8;
 
@@ -95,7 +97,11 @@ export class OneBitCodec implements Codec {
     const sums = this.sums;
     let sc: Float32Array;
     if (this.kernel && n >= this.kernelMin) {
-      sc = this.kernel.encode(values, res, bytes, HEADER, sums, (s) => this.scales(s, values, res));
+      const scales = (s: SignSums): Float32Array => this.scales(s, values, res);
+      // A ring vector (and its residual): both passes run where the values are, no copies.
+      const inPlace = oneBitArenaKernel(values.buffer);
+      if (inPlace?.holdsSegment(values, res)) sc = inPlace.encode(values, res, bytes, HEADER, sums, scales);
+      else sc = this.kernel.encode(values, res, bytes, HEADER, sums, scales);
     } else {
       // Without feedback u = values + 0: the same signs and sums (-0 + 0 = +0 only changes a +0
       // added to a positive sum), and the residual goes to a scratch buffer nobody reads.
@@ -162,8 +168,11 @@ export class OneBitCodec implements Codec {
     if (tail !== 0 && bytes[expected - 1] >>> tail !== 0) {
       throw codecError('onebit frame: padding bits after the last value are not zero');
     }
-    if (this.kernel && n >= this.kernelMin) this.kernel.decode(bytes, HEADER, out, pos, neg, mode);
-    else decodeJs(bytes, out, pos, neg, mode);
+    if (this.kernel && n >= this.kernelMin) {
+      const inPlace = oneBitArenaKernel(out.buffer);
+      if (inPlace?.holdsOutput(out)) inPlace.decode(bytes, HEADER, out, pos, neg, mode);
+      else this.kernel.decode(bytes, HEADER, out, pos, neg, mode);
+    } else decodeJs(bytes, out, pos, neg, mode);
   }
 }
 

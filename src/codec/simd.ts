@@ -13,24 +13,17 @@
  * wasm memory of its own that also holds a staging area where the transport assembles incoming
  * frames (WsLink.assembleIn); then a reduce-scatter add and an all-gather copy run in place with
  * no copy at all. This is what Gloo and NCCL call a registered buffer.
+ *
+ * A ring vector for a lossy codec can also carry its error-feedback residual in the same memory
+ * (allocRingVector(…, { residual: true }), ringResidualOf), and every arena has a small scratch
+ * region, so the 1-bit codec's kernels (onebit-kernel.ts) encode and decode in place too.
+ *
+ * Layout (byte offsets, each region 64-aligned): vector | residual (optional, same size) |
+ * scratch | staging (to the end of the memory).
  */
-import { sleb, uleb } from './wasm-bytes.js';
-
-/** The slice of the WebAssembly JS API used here (the project's lib settings do not declare it). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
-  Memory: new (desc: { initial: number; maximum?: number }) => WasmMemory;
-}
+import { sleb, uleb, WASM_PAGE as PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
 
 type KernelFn = (dst: number, src: number, n: number) => number;
-
-const PAGE = 65536;
 
 /** Elements per kernel call (a multiple of 16); the JS tail handles the rest. */
 function blockable(n: number): number {
@@ -89,28 +82,54 @@ export class SimdKernel {
   }
 }
 
+/** What allocRingVector reserves beside the vector. */
+export interface RingVectorOptions {
+  /** A zeroed residual of the vector's length in the same memory (see ringResidualOf). */
+  residual?: boolean;
+  /** Bytes of kernel scratch (default: the sign bits of a staging area's worth of floats, ≥ 1 KiB). */
+  scratchBytes?: number;
+}
+
 /**
- * A Float32Array in a wasm memory of its own, followed by a staging area for incoming frames.
- * The memory never grows, so views of it (the vector, the staging bytes a socket reads into)
- * stay valid for its lifetime.
+ * A Float32Array in a wasm memory of its own, followed by an optional residual, a scratch region
+ * for kernels and a staging area for incoming frames. The memory never grows (its maximum is its
+ * size), so views of it (the vector, the staging bytes a socket reads into) stay valid for its
+ * lifetime.
  */
 export class RingArena {
   readonly vector: Float32Array;
+  /** The vector's error-feedback residual, when it was asked for (see ringResidualOf). */
+  readonly residual: Float32Array | undefined;
   /** Where a link may assemble incoming frames (see WsLink.assembleIn). */
   readonly staging: Uint8Array;
+  /**
+   * Bytes any kernel may use during one synchronous call (nothing survives between calls); the
+   * 1-bit codec keeps its sums and one block of sign bits here (onebit-kernel.ts).
+   */
+  readonly scratch: Uint8Array;
+  /** The memory itself, for kernels instantiated against it (onebit-kernel.ts). */
+  readonly memory: WasmMemory;
   private readonly addFn: KernelFn;
   private readonly copyFn: KernelFn;
-  /** Frames added or copied in place so far (how tests see that the fast path ran). */
+  /** Frames added, copied, encoded or decoded in place so far (how tests see that the fast path ran). */
   inPlaceFrames = 0;
 
-  constructor(wasm: WasmApi, module: object, length: number, stagingBytes: number) {
+  constructor(wasm: WasmApi, module: object, length: number, stagingBytes: number, opts: RingVectorOptions = {}) {
     const vectorBytes = roundUp(4 * length, 64);
-    const memory = new wasm.Memory({ initial: Math.max(1, Math.ceil((vectorBytes + roundUp(stagingBytes, 64)) / PAGE)) });
-    const instance = new wasm.Instance(module, { env: { mem: memory } });
+    const residualBytes = opts.residual ? vectorBytes : 0;
+    const scratchBytes = roundUp(opts.scratchBytes ?? Math.max(1024, 192 + Math.ceil(stagingBytes / 32)), 64);
+    const scratchAt = vectorBytes + residualBytes;
+    const stagingAt = scratchAt + scratchBytes;
+    const pages = Math.max(1, Math.ceil((stagingAt + roundUp(stagingBytes, 64)) / PAGE));
+    this.memory = new wasm.Memory({ initial: pages, maximum: pages });
+    const instance = new wasm.Instance(module, { env: { mem: this.memory } });
     this.addFn = instance.exports.add as KernelFn;
     this.copyFn = instance.exports.copy as KernelFn;
-    this.vector = new Float32Array(memory.buffer, 0, length);
-    this.staging = new Uint8Array(memory.buffer, vectorBytes);
+    const buffer = this.memory.buffer;
+    this.vector = new Float32Array(buffer, 0, length);
+    this.residual = opts.residual ? new Float32Array(buffer, vectorBytes, length) : undefined;
+    this.scratch = new Uint8Array(buffer, scratchAt, scratchBytes);
+    this.staging = new Uint8Array(buffer, stagingAt);
   }
 
   /**
@@ -129,6 +148,16 @@ export class RingArena {
   holds(dst: Float32Array, src: Uint8Array): boolean {
     return dst.buffer === this.vector.buffer && src.buffer === this.vector.buffer && (src.byteOffset & 3) === 0;
   }
+
+  /** `view` lies in the vector or the residual (not in scratch or staging, which kernels reuse). */
+  holdsData(view: ArrayBufferView): boolean {
+    return view.buffer === this.vector.buffer && view.byteOffset + view.byteLength <= this.scratch.byteOffset;
+  }
+
+  /** `bytes` lie in the staging area (a frame a link assembled there). */
+  holdsStaged(bytes: Uint8Array): boolean {
+    return bytes.buffer === this.vector.buffer && bytes.byteOffset >= this.staging.byteOffset;
+  }
 }
 
 const arenas = new WeakMap<ArrayBufferLike, RingArena>();
@@ -140,21 +169,35 @@ export function arenaOf(buffer: ArrayBufferLike): RingArena | undefined {
 
 /**
  * A zeroed Float32Array for allreduces: inside its own wasm memory with `stagingBytes` of frame
- * staging behind it when WebAssembly SIMD is available, else an ordinary Float32Array. Use it for
- * vectors that are allreduced again and again (gradients, benchmark buffers).
+ * staging behind it (and a residual, with opts.residual) when WebAssembly SIMD is available, else
+ * an ordinary Float32Array. Use it for vectors that are allreduced again and again (gradients,
+ * benchmark buffers).
  */
-export function allocRingVector(length: number, stagingBytes: number): Float32Array {
+export function allocRingVector(length: number, stagingBytes: number, opts?: RingVectorOptions): Float32Array {
   const wasm = wasmApi();
   const module = simdModule();
   if (!wasm || !module || length < 16) return new Float32Array(length);
   try {
-    const arena = new RingArena(wasm, module, length, stagingBytes);
+    const arena = new RingArena(wasm, module, length, stagingBytes, opts);
     arenas.set(arena.vector.buffer, arena);
     return arena.vector;
   } catch {
     // Out of wasm address space (4 GiB per memory): an ordinary array still works, with copies.
     return new Float32Array(length);
   }
+}
+
+/**
+ * The error-feedback residual that belongs to `vector` (a ring vector allocated with
+ * { residual: true }, or a subarray of one): the same range of the arena's residual, zeroed at
+ * allocation, the same memory on every call. Undefined for any other array.
+ */
+export function ringResidualOf(vector: Float32Array): Float32Array | undefined {
+  const arena = arenaOf(vector.buffer);
+  const residual = arena?.residual;
+  if (!arena || !residual || vector.byteOffset + vector.byteLength > arena.vector.byteLength) return undefined;
+  const at = vector.byteOffset >> 2;
+  return residual.subarray(at, at + vector.length);
 }
 
 const tailView = new DataView(new ArrayBuffer(4));

@@ -25,6 +25,13 @@ export interface AllreduceOptions<T extends Float32Array | Float64Array> extends
    * SMALL_ALLREDUCE_BYTES; 0 turns it off.
    */
   readonly smallBytes?: number;
+  /**
+   * At N ≥ 3, raw-codec vectors of at most this many bytes take chainAllreduce (fewest frames)
+   * instead. Worth it where a frame costs more than its bytes: peers sharing a host's cores.
+   * Default 0 (off); RingPeer sets CHAIN_ALLREDUCE_BYTES for rings whose peers are all on
+   * loopback.
+   */
+  readonly chainBytes?: number;
 }
 
 /**
@@ -33,6 +40,15 @@ export interface AllreduceOptions<T extends Float32Array | Float64Array> extends
  * slower); see gatherSumAllreduce.
  */
 export const SMALL_ALLREDUCE_BYTES = Number(process.env.RINGTRAIN_SMALL_ALLREDUCE_BYTES ?? 8 * 1024);
+
+/**
+ * Peers on one host (N processes sharing its cores): every frame costs a wake-up and ~25 µs of
+ * Node CPU, and the bytes are a memcpy, so the chain (2(N-1) frames in all) beats the ring's
+ * 2N(N-1) frames up to tens of KiB. Measured N=4: 16 KiB 1.0 ms → 0.5-0.58 ms, 64 KiB 1.3-1.9 →
+ * 0.63-0.77 ms; 1 MiB 3.8 → 10 ms (the chain carries 2× the bytes, unpipelined). On a real
+ * network the chain's bytes cost link time, so it stays off there.
+ */
+export const CHAIN_ALLREDUCE_BYTES = Number(process.env.RINGTRAIN_CHAIN_ALLREDUCE_BYTES ?? 64 * 1024);
 
 /** RINGTRAIN_SMALL_ALGORITHM, read once (process.env is a slow lookup; see smallAlgorithm). */
 const FORCED_SMALL_ALGORITHM = ((v) => (v === 'gather' || v === 'chain' ? v : null))(process.env.RINGTRAIN_SMALL_ALGORITHM);
@@ -70,12 +86,9 @@ export async function ringAllreduce<T extends Float32Array | Float64Array>(
     if (!codec.lossless) encodeOwnAndApply(buf, 0, d, 0, 0, o);
     return;
   }
-  const small = o.smallBytes ?? SMALL_ALLREDUCE_BYTES;
-  if (codec.raw && d > 0 && d * buf.BYTES_PER_ELEMENT <= small && (n - 1) * d * buf.BYTES_PER_ELEMENT <= 4 * small) {
-    if (smallAlgorithm(n) === 'chain') await chainAllreduce(links, buf, o);
-    else await gatherSumAllreduce(links, buf, o);
-    return;
-  }
+  const path = codec.raw && d > 0 ? smallPath(n, d * buf.BYTES_PER_ELEMENT, o.smallBytes ?? SMALL_ALLREDUCE_BYTES, o.chainBytes ?? 0) : null;
+  if (path === 'chain') return chainAllreduce(links, buf, o);
+  if (path === 'gather') return gatherSumAllreduce(links, buf, o);
   const out = links.toSuccessor;
   const inp = links.fromPredecessor;
   const pending: Promise<void>[] = [];
@@ -211,13 +224,20 @@ async function gatherSumAllreduce<T extends Float32Array | Float64Array>(links: 
 }
 
 /**
- * Which latency path a small allreduce takes: 'gather' (gatherSumAllreduce: N-1 hops, N(N-1)
- * frames in all) or 'chain' (chainAllreduce: 2(N-1) hops, 2(N-1) frames). Both add in rank order,
- * so they give the same bits and peers could even disagree without changing a result (the frame
- * headers still catch it: the phases differ). RINGTRAIN_SMALL_ALGORITHM=gather|chain overrides.
+ * Which latency path an allreduce of `bytes` takes, if any: 'chain' (chainAllreduce: 2(N-1) hops,
+ * 2(N-1) frames in all) at N ≥ 3 up to chainBytes, else 'gather' (gatherSumAllreduce: N-1 hops,
+ * N(N-1) frames) up to smallBytes while the N-1 vectors it brings in stay under 4× that, else
+ * null (the ring). Both paths add in rank order, so they give the same bits. Every peer decides
+ * alike (same sizes, same options); the frame headers catch a peer that does not.
+ * RINGTRAIN_SMALL_ALGORITHM=gather|chain forces one of them wherever either would run.
  */
-export function smallAlgorithm(n: number): 'gather' | 'chain' {
-  return FORCED_SMALL_ALGORITHM ?? (n <= 2 ? 'gather' : 'chain');
+export function smallPath(n: number, bytes: number, smallBytes: number, chainBytes: number): 'gather' | 'chain' | null {
+  const chain = n >= 3 && bytes <= chainBytes;
+  const gather = bytes <= smallBytes && (n - 1) * bytes <= 4 * smallBytes;
+  if (!chain && !gather) return null;
+  if (FORCED_SMALL_ALGORITHM === 'chain' && n >= 3) return 'chain';
+  if (FORCED_SMALL_ALGORITHM === 'gather' && gather) return 'gather';
+  return chain ? 'chain' : 'gather';
 }
 
 /**

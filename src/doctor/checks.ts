@@ -1,3 +1,4 @@
+import { isLoopback } from '../config/hosts.js';
 import { createServer, connect, isIP } from 'node:net';
 import { accessSync, constants, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -32,14 +33,7 @@ export function checkNode(version = process.versions.node): Check {
     : { name: 'node', status: 'fail', message: `Node.js v${version} is too old: ringtrain needs Node.js 20 or later (install it from nodejs.org or your package manager)` };
 }
 
-/** Loopback: 127.0.0.0/8, ::1, localhost. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (h.startsWith('::ffff:')) return h.slice(7).startsWith('127.');
-  return false;
-}
+export { isLoopback };
 
 export function checkSecret(cfg: RingConfig): Check {
   const remote = (cfg.peers ?? []).filter((p) => !isLoopback(p.host));

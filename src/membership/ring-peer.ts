@@ -4,14 +4,15 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { RingError } from '../errors.js';
 import { WsLink, CloseCodes } from '../transport/ws-link.js';
 import { decodeControl, encodeControl, PROTOCOL_VERSION, type ControlMsg } from '../config/messages.js';
-import { ringAllreduce, type AllreduceOptions, type RingLinks } from '../collective/ring-allreduce.js';
+import { CHAIN_ALLREDUCE_BYTES, ringAllreduce, type AllreduceOptions, type RingLinks } from '../collective/ring-allreduce.js';
+import { isLoopback } from '../config/hosts.js';
 import { allgatherReduce } from '../collective/allgather-reduce.js';
 import { sharedScaleAllreduce } from '../collective/shared-scale.js';
 import { DEFAULT_SHARED_LEVELS } from '../codec/shared.js';
 import { f32Codec, f64Codec, type SegmentCodec } from '../collective/segment-codec.js';
 import type { Codec } from '../codec/codec.js';
 import { handshakeMac, macEquals, newNonce } from './handshake.js';
-import { allocRingVector } from '../codec/simd.js';
+import { allocRingVector, ringResidualOf } from '../codec/simd.js';
 import { HEADER_BYTES } from '../transport/frame.js';
 
 export interface RingPeerOptions {
@@ -89,6 +90,8 @@ export class RingPeer {
   private joiners: WsLink[] = [];
   private census: { generation: number; ids: Set<number>; done: Waiting<number[]> | null; early: number[] } | null = null;
   private addresses: PeerAddressLike[] = [];
+  /** Chain path limit for small allreduces: on when every configured peer is on loopback. */
+  private chainBytes = 0;
   /** A restarted peer waiting to be let in: it refuses crash-recovery dials, which are not for it. */
   private joining = false;
   private step = 0;
@@ -272,6 +275,7 @@ export class RingPeer {
    */
   async join(addresses: PeerAddressLike[]): Promise<void> {
     this.addresses = addresses;
+    this.chainBytes = addresses.every((a) => isLoopback(a.host)) ? CHAIN_ALLREDUCE_BYTES : 0;
     if (this.opts.size === 1) return;
     const deadline = Date.now() + this.opts.connectTimeoutMs;
     const predId = (this.id - 1 + this.opts.size) % this.opts.size;
@@ -549,6 +553,7 @@ export class RingPeer {
    */
   async joinRunningRing(addresses: PeerAddressLike[]): Promise<{ generation: number; members: number[] }> {
     this.addresses = addresses;
+    this.chainBytes = addresses.every((a) => isLoopback(a.host)) ? CHAIN_ALLREDUCE_BYTES : 0;
     this.joining = true;
     const n = this.opts.size;
     const deadline = Date.now() + this.opts.connectTimeoutMs;
@@ -604,7 +609,7 @@ export class RingPeer {
 
   private async allreduceOnce(v: Float32Array | Float64Array, residual?: Float32Array): Promise<void> {
     if (v instanceof Float64Array) {
-      await ringAllreduce(this.links(), v, { ...this.position(), codec: f64Codec, segmentElems: this.opts.segmentBytes >> 3 });
+      await ringAllreduce(this.links(), v, { ...this.position(), codec: f64Codec, segmentElems: this.opts.segmentBytes >> 3, chainBytes: this.chainBytes });
       return;
     }
     if (this.opts.codec.name === 'shared') {
@@ -614,7 +619,7 @@ export class RingPeer {
           rank: this.rank,
           size: this.size,
           allreduceF64: (x) => this.allreduce(x),
-          allreduceIntegers: (x) => ringAllreduce(this.links(), x, { ...this.position(), codec: this.codecF32, segmentElems: this.opts.segmentBytes >> 2 }),
+          allreduceIntegers: (x) => ringAllreduce(this.links(), x, { ...this.position(), codec: this.codecF32, segmentElems: this.opts.segmentBytes >> 2, chainBytes: this.chainBytes }),
         },
         v,
         this.opts.levels ?? DEFAULT_SHARED_LEVELS,
@@ -623,7 +628,7 @@ export class RingPeer {
       );
       return;
     }
-    const o: AllreduceOptions<Float32Array> = { ...this.position(), codec: this.codecF32, segmentElems: this.opts.segmentBytes >> 2, residual };
+    const o: AllreduceOptions<Float32Array> = { ...this.position(), codec: this.codecF32, segmentElems: this.opts.segmentBytes >> 2, chainBytes: this.chainBytes, residual };
     if (this.opts.mode === 'allgather') await allgatherReduce(this.size === 1 ? null : this.links(), v, o);
     else await ringAllreduce(this.links(), v, o);
   }
@@ -632,10 +637,20 @@ export class RingPeer {
    * A zeroed vector for allreduce that lives in WebAssembly memory next to a staging area for
    * this ring's frames (a registered buffer, codec/simd.ts): reduce-scatter adds and all-gather
    * copies then run in place, with no copy in or out of the SIMD kernel. Any Float32Array works
-   * with allreduce; this one is faster for vectors that are summed again and again.
+   * with allreduce; this one is faster for vectors that are summed again and again. With a lossy
+   * codec the memory also holds the vector's error-feedback residual (allocResidual).
    */
   allocVector(length: number): Float32Array {
-    return allocRingVector(length, this.opts.segmentBytes + HEADER_BYTES);
+    return allocRingVector(length, this.opts.segmentBytes + HEADER_BYTES, { residual: this.opts.codec.lossless === false });
+  }
+
+  /**
+   * A zeroed error-feedback residual for `vector`, to pass to allreduce with it: for a vector
+   * from allocVector (lossy codec) the one reserved beside it, so the 1-bit kernels update it in
+   * place (the same array on every call); for any other vector a new Float32Array.
+   */
+  allocResidual(vector: Float32Array): Float32Array {
+    return ringResidualOf(vector) ?? new Float32Array(vector.length);
   }
 
   /** Claims the next step number: every collective gets its own, on every peer alike. */

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { RingPeer } from '../../src/membership/ring-peer.js';
-import { SMALL_ALLREDUCE_BYTES } from '../../src/collective/ring-allreduce.js';
+import { CHAIN_ALLREDUCE_BYTES, SMALL_ALLREDUCE_BYTES, smallPath } from '../../src/collective/ring-allreduce.js';
 
 /**
  * Runs small allreduces (the latency paths) on real peers and checks every peer against the exact
@@ -15,10 +15,9 @@ export async function checkSmallPath(
 ): Promise<void> {
   const peers = await startRing(n);
   try {
-    // The sizes that take a small path: at most SMALL_ALLREDUCE_BYTES, and the N-1 vectors a gather
-    // brings in at most 4× that.
-    const small = (d: number) => 4 * d <= SMALL_ALLREDUCE_BYTES && 4 * (n - 1) * d <= 4 * SMALL_ALLREDUCE_BYTES;
-    const sizes = [1, 7, 64, 1024, 2048, Math.floor(SMALL_ALLREDUCE_BYTES / (n - 1))].filter(small);
+    // The sizes that take a small path (a loopback ring: the chain is on).
+    const small = (d: number) => smallPath(n, 4 * d, SMALL_ALLREDUCE_BYTES, CHAIN_ALLREDUCE_BYTES) !== null;
+    const sizes = [1, 7, 64, 1024, 2048, Math.floor(SMALL_ALLREDUCE_BYTES / (n - 1)), CHAIN_ALLREDUCE_BYTES / 4 - 3].filter(small);
     expect(sizes.length).toBeGreaterThanOrEqual(5);
     for (const d of sizes) {
       for (const ringVectors of [false, true]) {
