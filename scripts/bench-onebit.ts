@@ -1,26 +1,35 @@
 /**
  * 1-bit codec micro-benchmark: ns per value of encode and decodeInto ('set' and 'add'), the JS
- * loops against the WebAssembly SIMD kernel, on segments of 4K, 64K and 128K values (a 512 KiB
- * ring segment is 128K values).
+ * loops against the copying WebAssembly SIMD kernel and the kernel run in place on a ring vector
+ * (codec/simd.ts: values, residual and decode target in one wasm memory), on segments of 4K, 64K
+ * and 128K values (a 512 KiB ring segment is 128K values).
  *
  *   npx tsx scripts/bench-onebit.ts [--json FILE] [--sizes 4096,65536,131072] [--samples S] [--no-feedback]
  *
+ * Implementations (columns): js, wasm (copies values/residual/target into the kernel's memory and
+ * back), in place (a ring vector and its residual; decode reads a frame assembled in the vector's
+ * staging area, as a link does for frames that span reads), in place, frame elsewhere (decode
+ * only: the frame is an ordinary buffer, its sign bits are copied into the arena's scratch).
+ *
  * encode runs with error feedback (a residual that evolves call to call, as in training) unless
  * --no-feedback; it includes allocating the frame. Inputs are N(0,1). Each cell is the median of
- * S samples (default 15) of a timed loop of ≥ ~10 ms; JS and wasm samples alternate so both see
- * the same machine load. The speedup column is js / wasm from the medians of the same run.
- * Timings come from a shared machine and are noisy: compare ratios within one run.
+ * S samples (default 15) of a timed loop of ≥ ~10 ms; the implementations' samples alternate so
+ * all see the same machine load. Speedups are ratios of medians of the same run. Timings come
+ * from a shared machine and are noisy: compare ratios within one run.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { OneBitCodec } from '../src/codec/onebit.js';
+import { oneBitArenaKernel } from '../src/codec/onebit-kernel.js';
+import { allocRingVector, arenaOf, ringResidualOf } from '../src/codec/simd.js';
 import type { EncodeContext } from '../src/codec/codec.js';
 import { exitUsage, parseFlags } from './lib/bench-harness.js';
 
 const HELP = `Usage: npx tsx scripts/bench-onebit.ts [options]
 
-ns per value of the 1-bit codec's encode / decode set / decode add, JS loops vs WebAssembly SIMD.
+ns per value of the 1-bit codec's encode / decode set / decode add: JS loops, WebAssembly SIMD
+copying its operands, and WebAssembly SIMD in place on a ring vector.
 
   --json FILE       write every measurement as JSON
   --sizes LIST      segment lengths in values (default 4096,65536,131072)
@@ -29,8 +38,11 @@ ns per value of the 1-bit codec's encode / decode set / decode add, JS loops vs 
 `;
 
 type Op = 'encode' | 'decode set' | 'decode add';
-type Impl = 'js' | 'wasm';
+type Impl = 'js' | 'wasm' | 'inplace' | 'inplace-scratch';
 const OPS: readonly Op[] = ['encode', 'decode set', 'decode add'];
+const IMPLS: readonly Impl[] = ['js', 'wasm', 'inplace', 'inplace-scratch'];
+/** Frame header bytes in front of a payload in the staging area (transport/frame.ts). */
+const FRAME_HEADER = 32;
 
 interface Cell {
   values: number;
@@ -60,14 +72,34 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** One op on one implementation, as a closure the timer calls repeatedly. */
-function workload(codec: OneBitCodec, op: Op, n: number, feedback: boolean): () => void {
-  const values = gaussianVector(n, 1 + n);
-  const residual = feedback ? new Float32Array(n) : undefined;
+/**
+ * One op on one implementation, as a closure the timer calls repeatedly (null: the op has no
+ * such variant). In place: the values and residual are a ring vector and its residual, the
+ * decode target a ring vector.
+ */
+function workload(codec: OneBitCodec, impl: Impl, op: Op, n: number, feedback: boolean): (() => void) | null {
+  if (impl === 'inplace-scratch' && op === 'encode') return null;
+  const inPlace = impl === 'inplace' || impl === 'inplace-scratch';
+  const frameBytes = 8 + Math.ceil(n / 8);
+  const ring = (): Float32Array => {
+    const v = allocRingVector(n, FRAME_HEADER + frameBytes + 64, { residual: true });
+    if (!oneBitArenaKernel(v.buffer)) throw new Error('bench-onebit: ring vectors are unavailable (no WebAssembly SIMD?)');
+    return v;
+  };
+  const values = inPlace ? ring() : new Float32Array(n);
+  values.set(gaussianVector(n, 1 + n));
+  const residual = feedback ? (inPlace ? ringResidualOf(values)! : new Float32Array(n)) : undefined;
   const ctx: EncodeContext = { seed: 1, step: 0, rank: 0, chunk: 0, segment: 0, residual };
   if (op === 'encode') return () => void codec.encode(values, ctx);
-  const frame = codec.encode(values, { ...ctx, residual: undefined });
-  const out = gaussianVector(n, 2 + n);
+  let frame = codec.encode(values, { ...ctx, residual: undefined });
+  const out = inPlace ? ring() : new Float32Array(n);
+  out.set(gaussianVector(n, 2 + n));
+  if (impl === 'inplace') {
+    // Where a link assembles a frame that spans reads: behind its header in the staging area.
+    const staged = arenaOf(out.buffer)!.staging.subarray(FRAME_HEADER, FRAME_HEADER + frame.length);
+    staged.set(frame);
+    frame = staged;
+  }
   if (op === 'decode set') return () => codec.decodeInto(frame, out, 'set');
   // 'add' drifts out by avg± per call; harmless for timing (values stay finite for ~1e30 calls).
   return () => codec.decodeInto(frame, out, 'add');
@@ -111,35 +143,36 @@ function main(): void {
   } catch (e) {
     exitUsage('bench-onebit', (e as Error).message);
   }
-  const codecs: Record<Impl, OneBitCodec> = { js: new OneBitCodec('js'), wasm };
+  const js = new OneBitCodec('js');
+  const codecFor = (impl: Impl): OneBitCodec => (impl === 'js' ? js : wasm);
 
   const cells: Cell[] = [];
   for (const n of sizes) {
     for (const op of OPS) {
-      const fns = { js: workload(codecs.js, op, n, feedback), wasm: workload(codecs.wasm, op, n, feedback) };
+      const fns = IMPLS.map((impl) => [impl, workload(codecFor(impl), impl, op, n, feedback)] as const).filter((x): x is readonly [Impl, () => void] => x[1] !== null);
       // Warm-up (JIT tiers, wasm memory growth), then a loop length per implementation.
-      const reps = { js: calibrate(fns.js), wasm: calibrate(fns.wasm) };
-      const got: Record<Impl, number[]> = { js: [], wasm: [] };
-      for (let s = 0; s < samples; s++) {
-        for (const impl of ['js', 'wasm'] as const) got[impl].push(sample(fns[impl], n, reps[impl]));
-      }
-      for (const impl of ['js', 'wasm'] as const) {
-        cells.push({ values: n, op, impl, nsPerValue: median(got[impl]), minNsPerValue: Math.min(...got[impl]), samples: got[impl] });
-      }
+      const reps = fns.map(([, fn]) => calibrate(fn));
+      const got: number[][] = fns.map(() => []);
+      for (let s = 0; s < samples; s++) fns.forEach(([, fn], k) => got[k].push(sample(fn, n, reps[k])));
+      fns.forEach(([impl], k) => {
+        cells.push({ values: n, op, impl, nsPerValue: median(got[k]), minNsPerValue: Math.min(...got[k]), samples: got[k] });
+      });
     }
   }
 
+  const cell = (n: number, op: Op, impl: Impl): Cell | undefined => cells.find((c) => c.values === n && c.op === op && c.impl === impl);
+  const ns = (c: Cell | undefined): string => (c ? c.nsPerValue.toFixed(3) : '–');
+  const ratio = (a: Cell | undefined, b: Cell | undefined): string => (a && b ? `${(a.nsPerValue / b.nsPerValue).toFixed(2)}×` : '–');
   const lines = [
     `1-bit codec, ns per value (median of ${samples}; encode ${feedback ? 'with' : 'without'} error feedback)`,
     '',
-    '| values | op | js ns/value | wasm ns/value | speedup |',
-    '|---:|---|---:|---:|---:|',
+    '| values | op | js | wasm (copying) | in place | in place, frame elsewhere | js / wasm | wasm / in place | js / in place |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const n of sizes) {
     for (const op of OPS) {
-      const js = cells.find((c) => c.values === n && c.op === op && c.impl === 'js')!;
-      const wa = cells.find((c) => c.values === n && c.op === op && c.impl === 'wasm')!;
-      lines.push(`| ${n} | ${op} | ${js.nsPerValue.toFixed(2)} | ${wa.nsPerValue.toFixed(3)} | ${(js.nsPerValue / wa.nsPerValue).toFixed(1)}× |`);
+      const [j, w, p, q] = IMPLS.map((impl) => cell(n, op, impl));
+      lines.push(`| ${n} | ${op} | ${ns(j)} | ${ns(w)} | ${ns(p)} | ${ns(q)} | ${ratio(j, w)} | ${ratio(w, p)} | ${ratio(j, p)} |`);
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);

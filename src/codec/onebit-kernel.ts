@@ -465,10 +465,14 @@ const F32X4_ADD = 0xe4, F32X4_SUB = 0xe5, F64X2_ADD = 0xf0;
 const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
 const get = (i: number): number[] => [LOCAL_GET, i];
 const set = (i: number): number[] => [LOCAL_SET, i];
-/** memarg: log2 alignment, offset. */
+/**
+ * memarg: log2 alignment, offset. The alignment is only a hint (any address is legal); the hints
+ * say what in-place calls guarantee: floats 4-aligned (ring vector views), sign bits anywhere (a
+ * frame in the staging area).
+ */
 const mem = (align: number, offset: number): number[] => [align, ...uleb(offset)];
-const v128Load = (offset: number): number[] => simd(V128_LOAD, ...mem(4, offset));
-const v128Store = (offset: number): number[] => simd(V128_STORE, ...mem(4, offset));
+const v128Load = (offset: number): number[] => simd(V128_LOAD, ...mem(2, offset));
+const v128Store = (offset: number): number[] => simd(V128_STORE, ...mem(2, offset));
 const zero = (): number[] => simd(V128_CONST, ...new Array<number>(16).fill(0));
 /** Lanes 2, 3 of an f32x4 moved to lanes 0, 1 (for promote_low). */
 const highHalf = (): number[] => simd(I8X16_SHUFFLE, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -551,7 +555,7 @@ function decodeBody(add: boolean): number[] {
     body.push(...simd(V128_CONST, ...lanes), ...set(c0 + k));
   }
   body.push(...get(bits), ...get(words), I32_CONST, 2, I32_SHL, I32_ADD, ...set(end));
-  const step: number[] = [...get(bits), I32_LOAD, ...mem(2, 0), ...simd(I32X4_SPLAT), ...set(b)];
+  const step: number[] = [...get(bits), I32_LOAD, ...mem(0, 0), ...simd(I32X4_SPLAT), ...set(b)];
   for (let k = 0; k < 8; k++) {
     step.push(...get(out));
     if (add) step.push(...get(out), ...v128Load(16 * k));

@@ -24,9 +24,9 @@
  * With WebAssembly SIMD (onebit-kernel.ts) both encode passes and the decoder run four lanes at a
  * time: encode ~12-17×, decode ~4-6× the JS loops here (scripts/bench-onebit.ts). On a ring
  * vector (simd.ts: values, residual and decode target in one wasm memory) they run in place,
- * without copying the values in and out. The JS loops are the reference and the fallback
- * (RINGTRAIN_NO_SIMD, big-endian hosts, segments under 64 values); tests check that every path
- * gives the same bits.
+ * with no copies in and out: encode ~1.4×, decode ~2× faster again on 64K-128K-value segments.
+ * The JS loops are the reference and the fallback (RINGTRAIN_NO_SIMD, big-endian hosts, segments
+ * under 64 values); tests check that every path gives the same bits.
  *
  * The decoder rejects: wrong length, a non-finite scale, avg+ < 0 or avg- > 0 (impossible for
  * means of those sets), and non-zero padding bits.

@@ -645,9 +645,9 @@ export class RingPeer {
   }
 
   /**
-   * A zeroed error-feedback residual for `vector`, to pass to allreduce with it: for a vector
-   * from allocVector (lossy codec) the one reserved beside it, so the 1-bit kernels update it in
-   * place (the same array on every call); for any other vector a new Float32Array.
+   * The error-feedback residual for `vector` (zeros until used), to pass to allreduce with it:
+   * for a vector from allocVector (lossy codec) the one reserved beside it, so the 1-bit kernels
+   * update it in place (the same array on every call); for any other vector a new Float32Array.
    */
   allocResidual(vector: Float32Array): Float32Array {
     return ringResidualOf(vector) ?? new Float32Array(vector.length);

@@ -375,6 +375,10 @@ describe.skipIf(!enabled)('1-bit allreduce on ring vectors with their residual (
 });
 
 describe('ring vectors without WebAssembly SIMD', () => {
+  it('the in-place path exists on this Node unless RINGTRAIN_NO_SIMD is set (so the tests above cannot skip silently)', () => {
+    expect(enabled).toBe(!process.env.RINGTRAIN_NO_SIMD);
+  });
+
   it.skipIf(enabled)('are ordinary arrays: no residual companion, and the codec runs its JS loops', () => {
     const v = allocRingVector(1000, 4096, { residual: true });
     expect(arenaOf(v.buffer)).toBeUndefined();
