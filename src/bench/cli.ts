@@ -9,7 +9,7 @@ import os from 'node:os';
 import { RingError } from '../errors.js';
 import { readConfigFile, parseConfig } from '../config/load.js';
 import type { CodecName } from '../codec/codec.js';
-import type { BenchImpl, BenchJob, CellReport } from './job.js';
+import { parseWarmup, type BenchImpl, type BenchJob, type CellReport, type Warmup } from './job.js';
 import { runRing } from './spawn.js';
 import { MpiBaseline } from './mpi.js';
 import { makeRecord, formatTable, formatComparison, type BenchRecord } from './report.js';
@@ -35,7 +35,9 @@ Options:
                         and the relative error; a codec/mode the ring cannot run is a note
   --mode LIST           requantize,allgather (default requantize; lossy codecs only)
   --iters N             timed samples per cell (default 9); small vectors are timed in batches
-  --warmup N            untimed samples first (default 2)
+  --warmup N|auto       untimed samples before each size's timed ones (default auto: ~1000
+                        allreduces, at most 64 MiB, at least 2 samples, so V8 has optimized
+                        the path; MPI gets the same count)
   --segment-bytes LIST  pipelining segment size(s), e.g. 256KiB,512KiB,1MiB (default 512KiB)
   --baselines LIST      tcp,mpi (default); 'none' for our ring only
   --json FILE           write every cell as JSON records
@@ -66,7 +68,7 @@ interface Plan {
   codecs: CodecName[];
   modes: string[];
   iters: number;
-  warmup: number;
+  warmup: Warmup;
   segments: number[];
   baselines: Set<string>;
   hosts: { host: string; port: number }[] | null;
@@ -179,9 +181,9 @@ function makePlan(values: Record<string, string | boolean | undefined>): Plan {
     hosts = parseHosts(values.hosts as string);
   }
   const iters = Number(values.iters ?? 9);
-  const warmup = Number(values.warmup ?? 2);
+  const warmup = parseWarmup(values.warmup as string | undefined);
   if (!Number.isInteger(iters) || iters < 1) throw usage(`--iters must be a positive integer, got '${String(values.iters)}'`);
-  if (!Number.isInteger(warmup) || warmup < 0) throw usage(`--warmup must be a non-negative integer, got '${String(values.warmup)}'`);
+  if (warmup === null) throw usage(`--warmup must be 'auto' or a non-negative integer, got '${String(values.warmup)}'`);
   const rank = values.rank === undefined ? null : Number(values.rank);
   if (rank !== null && (!hosts || !Number.isInteger(rank) || rank < 0 || rank >= hosts.length)) throw usage('--rank R needs --hosts or --hosts-from-config, with 0 <= R < N');
   const codecs = ((values.codec as string | undefined) ?? 'dense').split(',').filter(Boolean);
@@ -241,7 +243,7 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
   const totalRings = plan.peers.length * (runnable.length * plan.segments.length + tcpRuns + (mpi ? 1 : 0));
   let ringNo = 0;
   const header = [
-    `# ringtrain bench: allreduce, float32 sum, ${plan.iters} timed samples after ${plan.warmup} warm-up (median and min of the slowest rank)`,
+    `# ringtrain bench: allreduce, float32 sum, ${plan.iters} timed samples after ${plan.warmup === 'auto' ? 'an automatic warm-up (~1000 allreduces or 64 MiB per size)' : `${plan.warmup} warm-up`} (median and min of the slowest rank)`,
     `# host: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     `# peers: ${plan.hosts ? plan.hosts.map((h) => `${h.host}:${h.port}`).join(' ') : 'one process per rank on 127.0.0.1, port 0'}`,
   ];

@@ -60,7 +60,7 @@ export class MpiBaseline {
     return new MpiBaseline(dir, exe, version);
   }
 
-  async run(n: number, sizes: number[], iters: number, warmup: number, timeoutMs: number): Promise<MpiCell[]> {
+  async run(n: number, sizes: number[], iters: number, warmup: number | 'auto', timeoutMs: number): Promise<MpiCell[]> {
     const args = [
       '--allow-run-as-root',
       '--oversubscribe',

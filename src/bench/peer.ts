@@ -14,7 +14,7 @@ import { RingError, describeError } from '../errors.js';
 import { RingPeer } from '../membership/ring-peer.js';
 import { createCodec } from '../codec/index.js';
 import { TcpRing } from './tcp-ring.js';
-import { BenchJob, ParentMsg, innerRepeats, type CellReport, type PeerReport } from './job.js';
+import { BenchJob, ParentMsg, innerRepeats, parseWarmup, warmupSamples, type CellReport, type PeerReport } from './job.js';
 import { countWrong, fillExpected, fillInput } from './pattern.js';
 import { parseSizeList, parseSize } from './units.js';
 
@@ -23,6 +23,8 @@ export interface BenchRing {
   allreduce(v: Float32Array | Float64Array, residual?: Float32Array): Promise<void>;
   /** A vector in the ring's registered memory (codec/simd.ts), as training uses for gradients. */
   allocVector(length: number): Float32Array;
+  /** The error-feedback residual kept beside such a vector (lossy codecs), if the ring has one. */
+  allocResidual?(vector: Float32Array): Float32Array;
   readonly bytesSent: number;
   close(): Promise<void>;
 }
@@ -91,7 +93,8 @@ export async function runBenchPeer(
 }
 
 async function measureCell(ring: BenchRing, job: BenchJob, bytes: number): Promise<CellReport> {
-  const { rank, size: n, iters, warmup } = job;
+  const { rank, size: n, iters } = job;
+  const warmup = warmupSamples(bytes, job.warmup);
   const lossless = job.codec === 'dense' || job.codec === 'sparse';
   const d = bytes >> 2;
   const input = new Float32Array(d);
@@ -99,7 +102,7 @@ async function measureCell(ring: BenchRing, job: BenchJob, bytes: number): Promi
   // RINGTRAIN_PLAIN_VECTORS=1 measures ordinary arrays instead (the copying kernel path).
   const buf = process.env.RINGTRAIN_PLAIN_VECTORS ? new Float32Array(d) : ring.allocVector(d);
   // Error-feedback memory, as in training; zeroed per sample so every sample does the same work.
-  const residual = lossless ? undefined : new Float32Array(d);
+  const residual = lossless ? undefined : (ring.allocResidual?.(buf) ?? new Float32Array(d));
   fillInput(input, rank);
   fillExpected(expected, n);
   const inner = innerRepeats(bytes);
@@ -212,6 +215,8 @@ export function jobFromArgv(argv: string[]): BenchJob {
     return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
   });
   const rank = Number(values.rank);
+  const warmup = parseWarmup(values.warmup);
+  if (warmup === null) throw new RingError('E_USAGE', `--warmup must be 'auto' or a non-negative integer, got '${values.warmup}'`);
   return BenchJob.parse({
     impl: values.impl ?? 'ws',
     rank,
@@ -221,7 +226,7 @@ export function jobFromArgv(argv: string[]): BenchJob {
     hosts,
     sizes: values.sizes ? parseSizeList(values.sizes) : [4096, 1 << 20, 16 << 20],
     iters: Number(values.iters ?? 9),
-    warmup: Number(values.warmup ?? 2),
+    warmup,
     segmentBytes: values['segment-bytes'] ? parseSize(values['segment-bytes']) : 512 * 1024,
     codec: values.codec ?? 'dense',
     mode: values.mode ?? 'requantize',

@@ -121,8 +121,8 @@ describe('codecs in training: 4 peer processes on a9a, 1 epoch of SGD', () => {
     expect(sa.objective).toBe(da.objective);
     expect(sa.test.accuracy).toBe(da.test.accuracy);
     // Requantize mode: sparse adds in ring order (reduce-scatter, starting at each chunk's first
-    // sender), while dense sends vectors this small (124 floats, under SMALL_ALLREDUCE_BYTES) round
-    // the ring whole and adds them in rank order. Same values, other order: float rounding only.
+    // sender), while dense sends vectors this small (124 floats) along the latency path (a chain
+    // on loopback) and adds them in rank order. Same values, other order: float rounding only.
     const dr = await run('dense/requantize');
     const sr = await run('sparse/requantize');
     expect(Math.abs(sr.objective - dr.objective) / dr.objective).toBeLessThan(1e-6);
@@ -151,13 +151,19 @@ describe('codecs in training: 4 peer processes on a9a, 1 epoch of SGD', () => {
     expect(Math.abs(s.test.accuracy - dense.test.accuracy) * 100).toBeLessThanOrEqual(0.5);
   }, T);
 
-  it('every compressed codec puts fewer bytes on the wire than dense in the same mode', async () => {
+  it('every fixed-rate codec puts fewer bytes on the wire than dense in the same mode; sparse at most 2× dense', async () => {
     const total = (s: Summary) => s.bytesSentPerPeer.reduce((x, y) => x + y, 0);
     for (const name of Object.keys(RUNS) as RunName[]) {
       const spec = RUNS[name];
       if (spec.codec === 'dense') continue;
-      const dense = await run(spec.codec === 'shared' ? 'dense/requantize' : `dense/${spec.mode}`);
-      expect(total(await run(name)), name).toBeLessThan(total(dense));
+      const dense = total(await run(spec.codec === 'shared' ? 'dense/requantize' : `dense/${spec.mode}`));
+      const mine = total(await run(name));
+      // Sparse pays 8 bytes (index + value) per non-zero: a compression only for sparse gradients.
+      // A batch of 64 a9a rows touches most of its 124 features, so here it is no smaller than
+      // dense (and in requantize mode dense sends vectors this small along the loopback chain,
+      // 1.5 vectors per peer as the ring does); what must hold is the encoding's bound.
+      if (spec.codec === 'sparse') expect(mine, name).toBeLessThan(2 * dense);
+      else expect(mine, name).toBeLessThan(dense);
     }
   }, T);
 });

@@ -24,6 +24,15 @@ static int inner_repeats(long bytes) {
   return (int)k;
 }
 
+/* WARMUP "auto": the bench's warmupSamples (src/bench/job.ts), ~1000 allreduces, at most 64 MiB. */
+static int auto_warmup(long bytes) {
+  long ops = (64L << 20) / bytes;
+  if (ops > 1000) ops = 1000;
+  int inner = inner_repeats(bytes);
+  long samples = (ops + inner - 1) / inner;
+  return samples < 2 ? 2 : (int)samples;
+}
+
 static long count_wrong(const float *got, const float *want, long d) {
   if (memcmp(got, want, (size_t)d * sizeof(float)) == 0) return 0;
   long wrong = 0;
@@ -38,12 +47,13 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &n);
   if (argc < 4) {
-    if (rank == 0) fprintf(stderr, "usage: allreduce ITERS WARMUP BYTES...\n");
+    if (rank == 0) fprintf(stderr, "usage: allreduce ITERS WARMUP|auto BYTES...\n");
     MPI_Finalize();
     return 2;
   }
   int iters = atoi(argv[1]);
-  int warmup = atoi(argv[2]);
+  int auto_warm = strcmp(argv[2], "auto") == 0;
+  int fixed_warmup = auto_warm ? 0 : atoi(argv[2]);
   double *times = malloc(sizeof(double) * (size_t)iters);
   double *worst = malloc(sizeof(double) * (size_t)iters);
   for (int a = 3; a < argc; a++) {
@@ -61,6 +71,7 @@ int main(int argc, char **argv) {
       expected[i] = (float)n * hash_level((uint32_t)i) + lanes[i & 3] + base;
     }
     int inner = inner_repeats(bytes);
+    int warmup = auto_warm ? auto_warmup(bytes) : fixed_warmup;
     long wrong = 0;
     for (int it = 0; it < warmup + iters; it++) {
       memcpy(buf, input, (size_t)d * sizeof(float));
