@@ -42,4 +42,11 @@ export interface Codec {
    * Throws RingError('E_CODEC') when the bytes are malformed or do not match out.length.
    */
   decodeInto(bytes: Uint8Array, out: Float32Array, mode: 'set' | 'add'): void;
+  /**
+   * Optional, for lossy codecs that re-encode what they receive: decodeInto(bytes, values, 'add'),
+   * then encode(values, ctx), then when setDecoded decodeInto(the result, values, 'set'), with the
+   * same bytes, values and residual as those calls but fewer passes over memory. A malformed
+   * frame throws E_CODEC before anything is written.
+   */
+  addDecodedThenEncode?(bytes: Uint8Array, values: Float32Array, ctx: EncodeContext, setDecoded: boolean): Uint8Array;
 }

@@ -13,6 +13,11 @@
  *  - `decode`: 32 values per little-endian word of sign bits: splat the word, test each lane's
  *    bit against a constant mask (v128.and, i32x4.eq), bitselect(avg+, avg-), store or add.
  * Each has a variant without residual (sums/signs) or in add mode (decode).
+ *  - `addsums` and `signs_set`, the two passes of OneBitCodec.addDecodedThenEncode (a requantizing
+ *    reduce-scatter step): addsums adds the decoded incoming bits into v (as decode_add, 16 bits
+ *    per i32.load16_u), stores it, then sums u = v + r as `sums` does; signs_set is `signs` that
+ *    also stores the decoded value over v (after the residual). Two passes over the values and
+ *    residual instead of decode-add, sums, signs and decode-set.
  *
  * Wasm can only touch its own memory, so OneBitKernel copies a block of values (and residual, or
  * the decode target in add mode) in with TypedArray.set, runs the kernel there and copies the
@@ -53,6 +58,20 @@ export type SignSums = Float64Array;
 type SumsFn = (v: number, r: number, n: number, acc: number) => void;
 type SignsFn = (v: number, r: number, n: number, bits: number, pos: number, neg: number) => void;
 type DecodeFn = (out: number, bits: number, words: number, pos: number, neg: number) => void;
+type AddSumsFn = (v: number, r: number, bits: number, n: number, acc: number, pos: number, neg: number) => void;
+
+/**
+ * What the fused add-then-encode needs besides the segment: the incoming frame's sign bits (at
+ * inBitsAt) and scales, checked by the codec; the outgoing frame and where its sign bits go.
+ */
+export interface FusedFrames {
+  inFrame: Uint8Array;
+  inBitsAt: number;
+  inPos: number;
+  inNeg: number;
+  out: Uint8Array;
+  outBitsAt: number;
+}
 
 export class OneBitKernel {
   private readonly memory: WasmMemory;
@@ -62,6 +81,10 @@ export class OneBitKernel {
   private readonly signs0: SignsFn;
   private readonly decodeSet: DecodeFn;
   private readonly decodeAdd: DecodeFn;
+  private readonly signsSetR: SignsFn;
+  private readonly signsSet0: SignsFn;
+  private readonly addSumsR: AddSumsFn;
+  private readonly addSums0: AddSumsFn;
   /** Values the current memory holds per region (a multiple of 32). */
   private capacity = 0;
   private f32 = new Float32Array(0);
@@ -73,6 +96,8 @@ export class OneBitKernel {
    * kernel takes for ~200 values, and a ring sends segments of a few lengths only.
    */
   private views = new Map<number, Float32Array | Uint8Array>();
+  /** Fused add-then-encodes run on copies so far. */
+  fused = 0;
 
   constructor(wasm: WasmApi, module: object) {
     this.memory = new wasm.Memory({ initial: 1 });
@@ -83,6 +108,10 @@ export class OneBitKernel {
     this.signs0 = e.signs as SignsFn;
     this.decodeSet = e.decode_set as DecodeFn;
     this.decodeAdd = e.decode_add as DecodeFn;
+    this.signsSetR = e.signs_set_r as SignsFn;
+    this.signsSet0 = e.signs_set as SignsFn;
+    this.addSumsR = e.addsums_r as AddSumsFn;
+    this.addSums0 = e.addsums as AddSumsFn;
     this.ensure(1024);
   }
 
@@ -216,6 +245,78 @@ export class OneBitKernel {
       dst.set(this.f32View(oAt, len));
     }
   }
+
+  /**
+   * OneBitCodec.addDecodedThenEncode on copies. Pass A adds the incoming frame's decoded values
+   * into the values and sums u = values + residual; then `scales(sums)`; pass B writes the sign
+   * bits into f.out, the residual and, with setDecoded, the decoded values. A segment of one block
+   * is copied in once and out once for both passes. The kernels take whole multiples of 16 values
+   * and the last few are done in JS, continuing the sums: zero padding would not stay out of the
+   * sums once the incoming avg± is added to it. When `scales` throws, the values hold the frame
+   * added (as after decodeInto(…, 'add')) and the residual is unchanged.
+   */
+  addDecodedThenEncode(f: FusedFrames, values: Float32Array, residual: Float32Array | undefined, sums: SignSums, scales: (sums: SignSums) => Float32Array, setDecoded: boolean): Float32Array {
+    const n = values.length;
+    const block = Math.min(ONEBIT_BLOCK, roundUp(Math.max(n, 1), 32));
+    this.ensure(block);
+    const vAt = VALUES, rAt = this.residualAt, bAt = this.bitsAt;
+    const f64 = this.f64, i32 = this.i32, u8 = this.u8;
+    for (let j = 0; j < 8; j++) f64[(ACC >> 3) + j] = 0;
+    for (let j = 0; j < 4; j++) i32[((ACC + 64) >> 2) + j] = 0;
+    sums.fill(0);
+    const one = n <= block;
+    const addSums = residual ? this.addSumsR : this.addSums0;
+    for (let a = 0; a < n; a += block) {
+      const len = Math.min(block, n - a);
+      const m = len & ~15; // below len only in the last block
+      this.load(values, residual, a, len);
+      const nb = m >>> 3;
+      const from = f.inBitsAt + (a >>> 3);
+      if (nb <= SHORT_COPY) for (let i = 0; i < nb; i++) u8[bAt + i] = f.inFrame[from + i];
+      else u8.set(f.inFrame.subarray(from, from + nb), bAt);
+      addSums(vAt, rAt, bAt, m, ACC, f.inPos, f.inNeg);
+      const v = this.f32View(vAt, len);
+      if (a + len === n) {
+        for (let j = 0; j < 8; j++) sums[j] = f64[(ACC >> 3) + j];
+        const c = (ACC + 64) >> 2;
+        sums[8] = i32[c] + i32[c + 1] + i32[c + 2] + i32[c + 3];
+        // a is a multiple of 32: local index i is in lane i & 3 and at bit i & 7 of its byte.
+        addSumsTail(v, residual ? this.f32View(rAt, len) : undefined, m, len, f.inFrame, from, f.inPos, f.inNeg, sums);
+      }
+      if (!one) values.set(v, a);
+    }
+
+    let sc: Float32Array;
+    try {
+      sc = scales(sums);
+    } catch (e) {
+      if (one) {
+        // As the sequential composition leaves them; then the codec names the bad value.
+        values.set(this.f32View(vAt, n));
+        scales(sums);
+      }
+      throw e;
+    }
+    const pos = sc[0], neg = sc[1];
+    const signsFn = setDecoded ? (residual ? this.signsSetR : this.signsSet0) : residual ? this.signsR : this.signs0;
+    for (let a = 0; a < n; a += block) {
+      const len = Math.min(block, n - a);
+      const m = len & ~15;
+      if (!one) this.load(values, residual, a, len);
+      signsFn(vAt, rAt, m, bAt, pos, neg);
+      const nb = m >>> 3;
+      const to = f.outBitsAt + (a >>> 3);
+      if (nb <= SHORT_COPY) for (let i = 0; i < nb; i++) f.out[to + i] = u8[bAt + i];
+      else f.out.set(this.u8View(bAt, nb), to);
+      const v = this.f32View(vAt, len);
+      const r = residual ? this.f32View(rAt, len) : undefined;
+      signsTail(v, r, m, len, f.out, to, pos, neg, setDecoded);
+      if (residual) residual.set(r!, a);
+      if (one || setDecoded) values.set(v, a);
+    }
+    this.fused++;
+    return sc;
+  }
 }
 
 /** Layout of an arena's scratch for OneBitArenaKernel (byte offsets from its start). */
@@ -235,6 +336,10 @@ export class OneBitArenaKernel {
   private readonly signs0: SignsFn;
   private readonly decodeSet: DecodeFn;
   private readonly decodeAdd: DecodeFn;
+  private readonly signsSetR: SignsFn;
+  private readonly signsSet0: SignsFn;
+  private readonly addSumsR: AddSumsFn;
+  private readonly addSums0: AddSumsFn;
   /** The whole memory (it never grows, so these views stay valid). */
   private readonly u8: Uint8Array;
   private readonly acc: Float64Array;
@@ -249,6 +354,10 @@ export class OneBitArenaKernel {
   decodesInStaging = 0;
   /** Decodes that copied the sign bits into the scratch first (the frame lies elsewhere). */
   decodesViaScratch = 0;
+  /** Fused add-then-encodes run in place, reading the incoming sign bits where they lie (staging). */
+  fusedInStaging = 0;
+  /** Fused add-then-encodes run in place, the incoming sign bits copied into the scratch. */
+  fusedViaScratch = 0;
 
   constructor(wasm: WasmApi, module: object, arena: RingArena) {
     this.arena = arena;
@@ -259,6 +368,10 @@ export class OneBitArenaKernel {
     this.signs0 = e.signs as SignsFn;
     this.decodeSet = e.decode_set as DecodeFn;
     this.decodeAdd = e.decode_add as DecodeFn;
+    this.signsSetR = e.signs_set_r as SignsFn;
+    this.signsSet0 = e.signs_set as SignsFn;
+    this.addSumsR = e.addsums_r as AddSumsFn;
+    this.addSums0 = e.addsums as AddSumsFn;
     const buf = arena.memory.buffer;
     this.accAt = arena.scratch.byteOffset + ACC; // 64-aligned
     this.u8 = new Uint8Array(buf);
@@ -367,6 +480,92 @@ export class OneBitArenaKernel {
     }
     this.arena.inPlaceFrames++;
   }
+
+  /**
+   * OneBitKernel.addDecodedThenEncode, in place (the caller has checked holdsSegment): pass A
+   * reads the incoming sign bits in the staging area (or block by block from the scratch), pass
+   * B writes the outgoing ones through the scratch; the last n mod 16 values are done in JS.
+   */
+  addDecodedThenEncode(f: FusedFrames, values: Float32Array, residual: Float32Array | undefined, sums: SignSums, scales: (sums: SignSums) => Float32Array, setDecoded: boolean): Float32Array {
+    const n = values.length;
+    const m = n & ~15;
+    const vAt = values.byteOffset;
+    const rAt = residual ? residual.byteOffset : 0;
+    const acc = this.acc, count = this.count;
+    const u8 = this.u8, bAt = this.bitsAt;
+    acc.fill(0);
+    count.fill(0);
+    const addSums = residual ? this.addSumsR : this.addSums0;
+    if (this.arena.holdsStaged(f.inFrame)) {
+      // 2 bytes per 16 values: the kernel reads no byte beyond the frame.
+      addSums(vAt, rAt, f.inFrame.byteOffset + f.inBitsAt, m, this.accAt, f.inPos, f.inNeg);
+      this.fusedInStaging++;
+    } else {
+      for (let a = 0; a < m; a += this.block) {
+        const len = Math.min(this.block, m - a);
+        const nb = len >>> 3;
+        const from = f.inBitsAt + (a >>> 3);
+        if (nb <= SHORT_COPY) for (let i = 0; i < nb; i++) u8[bAt + i] = f.inFrame[from + i];
+        else u8.set(f.inFrame.subarray(from, from + nb), bAt);
+        addSums(vAt + 4 * a, rAt + 4 * a, bAt, len, this.accAt, f.inPos, f.inNeg);
+      }
+      this.fusedViaScratch++;
+    }
+    for (let j = 0; j < 8; j++) sums[j] = acc[j];
+    sums[8] = count[0] + count[1] + count[2] + count[3];
+    addSumsTail(values, residual, m, n, f.inFrame, f.inBitsAt, f.inPos, f.inNeg, sums);
+
+    const sc = scales(sums);
+    const pos = sc[0], neg = sc[1];
+    const signsFn = setDecoded ? (residual ? this.signsSetR : this.signsSet0) : residual ? this.signsR : this.signs0;
+    for (let a = 0; a < m; a += this.block) {
+      const len = Math.min(this.block, m - a);
+      signsFn(vAt + 4 * a, rAt + 4 * a, len, bAt, pos, neg);
+      const nb = len >>> 3;
+      const to = f.outBitsAt + (a >>> 3);
+      if (nb <= SHORT_COPY) for (let i = 0; i < nb; i++) f.out[to + i] = u8[bAt + i];
+      else f.out.set(u8.subarray(bAt, bAt + nb), to);
+    }
+    signsTail(values, residual, m, n, f.out, f.outBitsAt, pos, neg, setDecoded);
+    this.arena.inPlaceFrames += 2; // one frame decoded, one encoded
+    return sc;
+  }
+}
+
+/**
+ * Pass A of the fused add-then-encode in JS over [from, to) of v (and r): v[i] += the decoded
+ * value of bit i at frame[bitsAt..], then u = v[i] + r[i] (f32) goes into the sums, lane i & 3.
+ */
+function addSumsTail(v: Float32Array, r: Float32Array | undefined, from: number, to: number, frame: Uint8Array, bitsAt: number, pos: number, neg: number, sums: SignSums): void {
+  for (let i = from; i < to; i++) {
+    v[i] += (frame[bitsAt + (i >>> 3)] >>> (i & 7)) & 1 ? pos : neg;
+    const x = v[i];
+    const u = r ? Math.fround(x + r[i]) : x;
+    if (u >= 0) {
+      sums[i & 3] += u;
+      sums[8]++;
+    } else sums[4 + (i & 3)] += u;
+  }
+}
+
+/**
+ * Pass B in JS over [from, to), from a multiple of 8: the sign bits into out[bitsAt..] (the last
+ * byte without padding bits), the residual u - decoded, and with `set` v[i] = decoded (after the
+ * residual, so a residual that is the values' own range ends as the sequential version leaves it).
+ */
+function signsTail(v: Float32Array, r: Float32Array | undefined, from: number, to: number, out: Uint8Array, bitsAt: number, pos: number, neg: number, set: boolean): void {
+  for (let i = from; i < to; i += 8) {
+    let byte = 0;
+    const end = Math.min(i + 8, to);
+    for (let k = i; k < end; k++) {
+      const u = r ? Math.fround(v[k] + r[k]) : v[k];
+      const d = u >= 0 ? pos : neg;
+      if (u >= 0) byte |= 1 << (k & 7);
+      if (r) r[k] = u - d;
+      if (set) v[k] = d;
+    }
+    out[bitsAt + (i >>> 3)] = byte;
+  }
 }
 
 function roundUp(x: number, to: number): number {
@@ -454,7 +653,7 @@ const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
 const BLOCK = 0x02, LOOP = 0x03, BR_IF = 0x0d, END = 0x0b, VOID = 0x40;
 const LOCAL_GET = 0x20, LOCAL_SET = 0x21, LOCAL_TEE = 0x22;
 const I32_CONST = 0x41, I32_ADD = 0x6a, I32_SHL = 0x74, I32_LT_U = 0x49, I32_GE_U = 0x4f;
-const I32_LOAD = 0x28, I32_STORE16 = 0x3b;
+const I32_LOAD = 0x28, I32_LOAD16_U = 0x2f, I32_STORE16 = 0x3b;
 // SIMD opcodes (after the 0xfd prefix).
 const V128_LOAD = 0x00, V128_STORE = 0x0b, V128_CONST = 0x0c, I8X16_SHUFFLE = 0x0d;
 const I32X4_SPLAT = 0x11, F32X4_SPLAT = 0x13, I32X4_EQ = 0x37, F32X4_GE = 0x46;
@@ -513,8 +712,11 @@ function sumsBody(withResidual: boolean): number[] {
   return [...locals([[8, V128], [1, I32]]), ...body, END];
 }
 
-/** signs(v, r, n, bits, pos, neg): pass 2 over n (a multiple of 16) values. */
-function signsBody(withResidual: boolean): number[] {
+/**
+ * signs(v, r, n, bits, pos, neg): pass 2 over n (a multiple of 16) values; with setDecoded
+ * (signs_set) also v = bitselect(avg+, avg-, mask), stored after the residual.
+ */
+function signsBody(withResidual: boolean, setDecoded = false): number[] {
   const v = 0, r = 1, n = 2, bits = 3, pos = 4, neg = 5;
   const P = 6, N = 7, u = 8, m0 = 9, end = 13;
   const body: number[] = [...get(pos), ...simd(F32X4_SPLAT), ...set(P), ...get(neg), ...simd(F32X4_SPLAT), ...set(N)];
@@ -527,6 +729,7 @@ function signsBody(withResidual: boolean): number[] {
     if (withResidual) {
       step.push(...get(r), ...get(u), ...get(P), ...get(N), ...get(m0 + k), ...simd(V128_BITSELECT), ...simd(F32X4_SUB), ...v128Store(16 * k));
     }
+    if (setDecoded) step.push(...get(v), ...get(P), ...get(N), ...get(m0 + k), ...simd(V128_BITSELECT), ...v128Store(16 * k));
   }
   // Masks are 0 / -1 per lane: narrowing keeps that, and lane j of the bytes is value j.
   step.push(...get(bits));
@@ -538,6 +741,50 @@ function signsBody(withResidual: boolean): number[] {
   step.push(...bump(bits, 2));
   body.push(...loopWhile(v, end, step));
   return [...locals([[7, V128], [1, I32]]), ...body, END];
+}
+
+/**
+ * addsums(v, r, bits, n, acc, pos, neg): the fused add-then-encode's pass A over n (a multiple
+ * of 16) values: v += bitselect(pos, neg, bit) for the 16 sign bits of an i32.load16_u (as
+ * decode_add), stored; then u = v + r and the sums exactly as `sums`.
+ */
+function addSumsBody(withResidual: boolean): number[] {
+  const v = 0, r = 1, bits = 2, n = 3, acc = 4, pos = 5, neg = 6;
+  const pLo = 7, pHi = 8, nLo = 9, nHi = 10, cnt = 11, u = 12, m = 13, t = 14, P = 15, N = 16, b = 17, c0 = 18, end = 22;
+  const accLocals = [pLo, pHi, nLo, nHi, cnt];
+  const body: number[] = [];
+  accLocals.forEach((l, k) => body.push(...get(acc), ...v128Load(16 * k), ...set(l)));
+  body.push(...get(pos), ...simd(F32X4_SPLAT), ...set(P), ...get(neg), ...simd(F32X4_SPLAT), ...set(N));
+  for (let k = 0; k < 4; k++) {
+    // Lane l of mask k tests bit 4k + l (value 4k + l of the 16).
+    const lanes: number[] = [];
+    for (let l = 0; l < 4; l++) {
+      const x = 1 << (4 * k + l);
+      lanes.push(x & 0xff, (x >>> 8) & 0xff, 0, 0);
+    }
+    body.push(...simd(V128_CONST, ...lanes), ...set(c0 + k));
+  }
+  body.push(...get(v), ...get(n), I32_CONST, 2, I32_SHL, I32_ADD, ...set(end));
+  const step: number[] = [...get(bits), I32_LOAD16_U, ...mem(0, 0), ...simd(I32X4_SPLAT), ...set(b)];
+  for (let k = 0; k < 4; k++) {
+    step.push(...get(v), ...get(v), ...v128Load(16 * k));
+    step.push(...get(P), ...get(N), ...get(b), ...get(c0 + k), ...simd(V128_AND), ...get(c0 + k), ...simd(I32X4_EQ), ...simd(V128_BITSELECT));
+    step.push(...simd(F32X4_ADD), LOCAL_TEE, u, ...v128Store(16 * k));
+    if (withResidual) step.push(...get(u), ...get(r), ...v128Load(16 * k), ...simd(F32X4_ADD), ...set(u));
+    step.push(...get(u), ...zero(), ...simd(F32X4_GE), ...set(m));
+    step.push(...get(cnt), ...get(m), ...simd(I32X4_SUB), ...set(cnt));
+    for (const [op, lo, hi] of [[V128_AND, pLo, pHi], [V128_ANDNOT, nLo, nHi]] as const) {
+      step.push(...get(u), ...get(m), ...simd(op), ...set(t));
+      step.push(...get(lo), ...get(t), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(lo));
+      step.push(...get(hi), ...get(t), ...get(t), ...highHalf(), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(hi));
+    }
+  }
+  step.push(...bump(v, 64));
+  if (withResidual) step.push(...bump(r, 64));
+  step.push(...bump(bits, 2));
+  body.push(...loopWhile(v, end, step));
+  accLocals.forEach((l, k) => body.push(...get(acc), ...get(l), ...v128Store(16 * k)));
+  return [...locals([[15, V128], [1, I32]]), ...body, END];
 }
 
 /** decode(out, bits, words, pos, neg): 32 values per 4-byte word of sign bits. */
@@ -575,6 +822,7 @@ export function oneBitModuleBytes(): Uint8Array {
     funcType([I32, I32, I32, I32]), // sums
     funcType([I32, I32, I32, I32, F32, F32]), // signs
     funcType([I32, I32, I32, F32, F32]), // decode
+    funcType([I32, I32, I32, I32, I32, F32, F32]), // addsums
   ];
   const funcs: Array<[string, number, number[]]> = [
     ['sums_r', 0, sumsBody(true)],
@@ -583,6 +831,10 @@ export function oneBitModuleBytes(): Uint8Array {
     ['signs', 1, signsBody(false)],
     ['decode_set', 2, decodeBody(false)],
     ['decode_add', 2, decodeBody(true)],
+    ['signs_set_r', 1, signsBody(true, true)],
+    ['signs_set', 1, signsBody(false, true)],
+    ['addsums_r', 3, addSumsBody(true)],
+    ['addsums', 3, addSumsBody(false)],
   ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,

@@ -142,12 +142,28 @@ export async function ringAllreduce<T extends Float32Array | Float64Array>(
       sendFrame(header(Phase.reduceScatter, c, k, b - a, r), encodeSegment(c, k, a, b));
     }
   }
+  // A lossy codec that can fuse "add the incoming segment, re-encode it (and, as owner, take
+  // the decoded values)" makes two passes over the segment instead of three or four.
+  const fused = codec.lossless ? undefined : codec.addDecodedThenEncode;
   for (let s = 0; s < n - 1; s++) {
     const c = mod(r - s - 1, n);
     const segs = segmentCount(chunkLength(d, n, c), o.segmentElems);
     for (let k = 0; k < segs; k++) {
       const [a, b] = segmentRange(d, n, c, k, o.segmentElems);
       const want = header(Phase.reduceScatter, c, k, b - a, pred);
+      if (fused) {
+        const owns = s === n - 2;
+        const ctx = { seed: o.seed, step: o.step, rank: r, chunk: c, segment: k, residual: o.residual?.subarray(a, b) };
+        let bytes: Uint8Array | undefined;
+        const addAndEncode = (frame: Uint8Array): void => {
+          expectHeader(readHeader(frame), want, from);
+          bytes = fused.call(codec, payloadOf(frame), buf.subarray(a, b) as T, ctx, owns);
+        };
+        if (borrow) await borrow.recvWith(addAndEncode);
+        else addAndEncode(await inp.recv());
+        sendFrame(header(owns ? Phase.allGather : Phase.reduceScatter, c, k, b - a, r), bytes!);
+        continue;
+      }
       const addFrame = (frame: Uint8Array): void => {
         expectHeader(readHeader(frame), want, from);
         codec.decodeInto(payloadOf(frame), buf.subarray(a, b) as T, 'add');

@@ -14,6 +14,8 @@ export interface SegmentCodec<T extends Float32Array | Float64Array> {
   readonly raw?: boolean;
   encode(values: T, ctx: EncodeContext): Uint8Array;
   decodeInto(bytes: Uint8Array, out: T, mode: 'set' | 'add'): void;
+  /** Codec.addDecodedThenEncode, when the codec has it. */
+  addDecodedThenEncode?(bytes: Uint8Array, values: T, ctx: EncodeContext, setDecoded: boolean): Uint8Array;
 }
 
 export function f32Codec(codec: Codec): SegmentCodec<Float32Array> {
@@ -24,6 +26,9 @@ export function f32Codec(codec: Codec): SegmentCodec<Float32Array> {
     raw: codec.name === 'dense',
     encode: (v, ctx) => codec.encode(v, ctx),
     decodeInto: (b, out, mode) => codec.decodeInto(b, out, mode),
+    ...(codec.addDecodedThenEncode && {
+      addDecodedThenEncode: (b: Uint8Array, v: Float32Array, ctx: EncodeContext, setDecoded: boolean) => codec.addDecodedThenEncode!(b, v, ctx, setDecoded),
+    }),
   };
 }
 

@@ -148,7 +148,9 @@ const MAX_REFORMS_IN_A_ROW = 3;
 class Training {
   private readonly config: RingConfig;
   private commMs = 0;
-  private readonly residual: Float32Array | undefined;
+  private residual: Float32Array | undefined;
+  /** Whether residual has moved into the gradient's ring vector memory (allocVector). */
+  private residualBesideGradient = false;
   private readonly ctx: RingContext;
   private setup!: TrainingSetup;
   private snaps: Snapshot[] = [];
@@ -188,7 +190,18 @@ class Training {
         await peer.allreduce(v, v instanceof Float32Array && v.length === self.residual?.length ? self.residual : undefined);
         self.commMs += performance.now() - a;
       },
-      allocVector: (length) => peer.allocVector(length),
+      allocVector: (length) => {
+        const v = peer.allocVector(length);
+        // The gradient's residual moves beside it (same WebAssembly memory), so the 1-bit kernels
+        // run in place on both; its values so far come along.
+        if (self.residual && !self.residualBesideGradient && length === self.residual.length) {
+          const r = peer.allocResidual(v);
+          r.set(self.residual);
+          self.residual = r;
+          self.residualBesideGradient = true;
+        }
+        return v;
+      },
     };
   }
 
