@@ -35,6 +35,12 @@ export interface Codec {
   readonly id: number;
   /** decode(encode(v)) === v bit for bit. */
   readonly lossless: boolean;
+  /**
+   * Values per ring segment, as a multiple of a dense segment's (segmentBytes / 4); default 1.
+   * A codec whose frames are much smaller than the values can take longer segments, so the fixed
+   * cost of a frame (a send, a wake-up, a kernel call) is spread over more values.
+   */
+  readonly segmentScale?: number;
   /** Encodes values (not modified, except through ctx.residual). */
   encode(values: Float32Array, ctx: EncodeContext): Uint8Array;
   /**

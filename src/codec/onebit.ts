@@ -56,6 +56,12 @@ export class OneBitCodec implements Codec {
   readonly name = 'onebit' as const;
   readonly id = CodecIds.onebit;
   readonly lossless = false;
+  /**
+   * Segments of 2× the dense values (1 MiB of values per 32 KiB frame at the default 512 KiB):
+   * on a 1 Gbit/s emulated link, N = 2, 16/64 MiB, 1.0-1.17 → 1.21-1.29 GB/s dense-equivalent
+   * (scripts/lan-sim.sh, two interleaved runs); 4× measured no better (1.13-1.31).
+   */
+  readonly segmentScale = 2;
   private readonly kernel: OneBitKernel | null;
   private readonly kernelMin: number;
   private readonly sums: SignSums = new Float64Array(9);

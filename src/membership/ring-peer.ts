@@ -628,7 +628,8 @@ export class RingPeer {
       );
       return;
     }
-    const o: AllreduceOptions<Float32Array> = { ...this.position(), codec: this.codecF32, segmentElems: this.opts.segmentBytes >> 2, chainBytes: this.chainBytes, residual };
+    const segmentElems = (this.opts.segmentBytes >> 2) * this.segmentScale;
+    const o: AllreduceOptions<Float32Array> = { ...this.position(), codec: this.codecF32, segmentElems, chainBytes: this.chainBytes, residual };
     if (this.opts.mode === 'allgather') await allgatherReduce(this.size === 1 ? null : this.links(), v, o);
     else await ringAllreduce(this.links(), v, o);
   }
@@ -641,7 +642,10 @@ export class RingPeer {
    * codec the memory also holds the vector's error-feedback residual (allocResidual).
    */
   allocVector(length: number): Float32Array {
-    return allocRingVector(length, this.opts.segmentBytes + HEADER_BYTES, { residual: this.opts.codec.lossless === false });
+    const staging = this.opts.segmentBytes + HEADER_BYTES;
+    // Scratch for one segment's sign bits, however many values the codec puts in a segment.
+    const scratchBytes = Math.max(1024, 192 + Math.ceil((staging * this.segmentScale) / 32));
+    return allocRingVector(length, staging, { residual: this.opts.codec.lossless === false, scratchBytes });
   }
 
   /**
@@ -651,6 +655,11 @@ export class RingPeer {
    */
   allocResidual(vector: Float32Array): Float32Array {
     return ringResidualOf(vector) ?? new Float32Array(vector.length);
+  }
+
+  /** How many dense segments' worth of values the codec puts in one segment (Codec.segmentScale). */
+  private get segmentScale(): number {
+    return this.opts.codec.segmentScale ?? 1;
   }
 
   /** Claims the next step number: every collective gets its own, on every peer alike. */

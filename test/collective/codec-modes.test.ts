@@ -61,9 +61,11 @@ describe('codecs in the ring: every peer ends bit-identical', () => {
       const inputs = peers.map((_, r) => seededVector(d, 500 + r));
       const bufs = inputs.map((v) => v.slice());
       await Promise.all(peers.map((p, r) => p.allreduce(bufs[r])));
-      const seg = 4096 / 4;
-      const ref = new Float32Array(d);
       const codec = createCodec('onebit');
+      // A 1-bit segment holds segmentScale times a dense segment's values.
+      const seg = (4096 / 4) * (codec.segmentScale ?? 1);
+      expect(seg).toBe(2048);
+      const ref = new Float32Array(d);
       for (let a = 0, k = 0; a < d; a += seg, k++) {
         const out = ref.subarray(a, Math.min(d, a + seg));
         for (let r = 0; r < n; r++) {

@@ -7,7 +7,7 @@ import { oneBitArenaKernel } from '../../src/codec/onebit-kernel.js';
 /** The 1-bit codec without its fused method: the ring then decodes, re-encodes and decodes in turn. */
 function unfused(): Codec {
   const c = new OneBitCodec();
-  return { name: c.name, id: c.id, lossless: c.lossless, encode: (v, ctx) => c.encode(v, ctx), decodeInto: (b, out, mode) => c.decodeInto(b, out, mode) };
+  return { name: c.name, id: c.id, lossless: c.lossless, segmentScale: c.segmentScale, encode: (v, ctx) => c.encode(v, ctx), decodeInto: (b, out, mode) => c.decodeInto(b, out, mode) };
 }
 
 describe('the ring reduce-scatter with the fused 1-bit add+encode', () => {
