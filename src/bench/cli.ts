@@ -35,8 +35,8 @@ Options:
                         and the relative error; a codec/mode the ring cannot run is a note
   --mode LIST           requantize,allgather (default requantize; lossy codecs only)
   --iters N             timed samples per cell (default 9); small vectors are timed in batches
-  --warmup N|auto       untimed samples before each size's timed ones (default auto: ~1000
-                        allreduces, at most 64 MiB, at least 2 samples, so V8 has optimized
+  --warmup N|auto       untimed samples before each size's timed ones (default auto: 4000
+                        allreduces, at most 256 MiB, at least 2 samples, so V8 has optimized
                         the path; MPI gets the same count)
   --segment-bytes LIST  pipelining segment size(s), e.g. 256KiB,512KiB,1MiB (default 512KiB)
   --baselines LIST      tcp,mpi (default); 'none' for our ring only
@@ -243,7 +243,7 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
   const totalRings = plan.peers.length * (runnable.length * plan.segments.length + tcpRuns + (mpi ? 1 : 0));
   let ringNo = 0;
   const header = [
-    `# ringtrain bench: allreduce, float32 sum, ${plan.iters} timed samples after ${plan.warmup === 'auto' ? 'an automatic warm-up (~1000 allreduces or 64 MiB per size)' : `${plan.warmup} warm-up`} (median and min of the slowest rank)`,
+    `# ringtrain bench: allreduce, float32 sum, ${plan.iters} timed samples after ${plan.warmup === 'auto' ? 'an automatic warm-up (4000 allreduces or 256 MiB per size)' : `${plan.warmup} warm-up`} (median and min of the slowest rank)`,
     `# host: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     `# peers: ${plan.hosts ? plan.hosts.map((h) => `${h.host}:${h.port}`).join(' ') : 'one process per rank on 127.0.0.1, port 0'}`,
   ];

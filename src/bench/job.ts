@@ -15,8 +15,8 @@ const HostPort = z.object({ host: z.string().min(1), port: z.number().int().min(
  * its allreduce path in V8's interpreter and baseline tiers until the path has been hot for a
  * while; the optimized code is what a training run uses for its thousands of steps. Measured
  * at 4 KiB, N = 2: 2 warm-up samples (64 allreduces) left the median at 350 µs and 300 µs CPU
- * per op; after ~1000 allreduces it is 90 µs and 99 µs. A C baseline needs none, and gets the
- * same count anyway (it only costs time).
+ * per op; after ~3000 allreduces it is 67-90 µs and 70-99 µs. A C baseline needs none, and gets
+ * the same count anyway (it only costs time).
  */
 export const Warmup = z.union([z.literal('auto'), z.number().int().nonnegative()]);
 export type Warmup = z.infer<typeof Warmup>;
@@ -87,9 +87,12 @@ export type ParentMsg = z.infer<typeof ParentMsg>;
 
 /** Allreduces per timed sample: enough that a sample of a small vector lasts well over a timer tick. */
 
-/** Allreduces an 'auto' warm-up runs: 1000, or fewer for big vectors (at most 64 MiB in all). */
-export const WARMUP_ALLREDUCES = 1000;
-const WARMUP_BYTES = 64 << 20;
+/**
+ * Allreduces an 'auto' warm-up runs: 4000, or fewer for big vectors (at most 256 MiB in all).
+ * Measured at 4 KiB, N = 2, 15 timed samples: after ~1000 allreduces 313 µs, after 3200 67 µs.
+ */
+export const WARMUP_ALLREDUCES = 4000;
+const WARMUP_BYTES = 256 << 20;
 
 /** Untimed samples before the timed ones for vectors of `bytes` (at least 2 with 'auto'). */
 export function warmupSamples(bytes: number, warmup: Warmup): number {

@@ -24,10 +24,10 @@ static int inner_repeats(long bytes) {
   return (int)k;
 }
 
-/* WARMUP "auto": the bench's warmupSamples (src/bench/job.ts), ~1000 allreduces, at most 64 MiB. */
+/* WARMUP "auto": the bench's warmupSamples (src/bench/job.ts), 4000 allreduces, at most 256 MiB. */
 static int auto_warmup(long bytes) {
-  long ops = (64L << 20) / bytes;
-  if (ops > 1000) ops = 1000;
+  long ops = (256L << 20) / bytes;
+  if (ops > 4000) ops = 4000;
   int inner = inner_repeats(bytes);
   long samples = (ops + inner - 1) / inner;
   return samples < 2 ? 2 : (int)samples;
