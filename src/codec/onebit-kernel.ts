@@ -37,7 +37,7 @@
  */
 import { HOST_LE } from './bytes.js';
 import { arenaOf, type RingArena } from './simd.js';
-import { uleb, sleb, wasmName, wasmSection, wasmVec, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+import { compileWasm, uleb, sleb, wasmName, wasmSection, wasmVec, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
 
 /**
  * Values per block: the segment is copied in and worked on this many at a time. Ring segments
@@ -61,6 +61,38 @@ type DecodeFn = (out: number, bits: number, words: number, pos: number, neg: num
 type AddSumsFn = (v: number, r: number, bits: number, n: number, acc: number, pos: number, neg: number) => void;
 
 /**
+ * The module's ten kernels, bound once per instance: one plain object of fixed shape, so taking a
+ * kernel costs one property load more than a field of the class, and no lookup by name.
+ */
+interface OneBitExports {
+  readonly sumsR: SumsFn;
+  readonly sums0: SumsFn;
+  readonly signsR: SignsFn;
+  readonly signs0: SignsFn;
+  readonly decodeSet: DecodeFn;
+  readonly decodeAdd: DecodeFn;
+  readonly signsSetR: SignsFn;
+  readonly signsSet0: SignsFn;
+  readonly addSumsR: AddSumsFn;
+  readonly addSums0: AddSumsFn;
+}
+
+function bindOneBitExports(e: Record<string, unknown>): OneBitExports {
+  return {
+    sumsR: e.sums_r as SumsFn,
+    sums0: e.sums as SumsFn,
+    signsR: e.signs_r as SignsFn,
+    signs0: e.signs as SignsFn,
+    decodeSet: e.decode_set as DecodeFn,
+    decodeAdd: e.decode_add as DecodeFn,
+    signsSetR: e.signs_set_r as SignsFn,
+    signsSet0: e.signs_set as SignsFn,
+    addSumsR: e.addsums_r as AddSumsFn,
+    addSums0: e.addsums as AddSumsFn,
+  };
+}
+
+/**
  * What the fused add-then-encode needs besides the segment: the incoming frame's sign bits (at
  * inBitsAt) and scales, checked by the codec; the outgoing frame and where its sign bits go.
  */
@@ -75,16 +107,7 @@ export interface FusedFrames {
 
 export class OneBitKernel {
   private readonly memory: WasmMemory;
-  private readonly sumsR: SumsFn;
-  private readonly sums0: SumsFn;
-  private readonly signsR: SignsFn;
-  private readonly signs0: SignsFn;
-  private readonly decodeSet: DecodeFn;
-  private readonly decodeAdd: DecodeFn;
-  private readonly signsSetR: SignsFn;
-  private readonly signsSet0: SignsFn;
-  private readonly addSumsR: AddSumsFn;
-  private readonly addSums0: AddSumsFn;
+  private readonly kernels: OneBitExports;
   /** Values the current memory holds per region (a multiple of 32). */
   private capacity = 0;
   private f32 = new Float32Array(0);
@@ -102,16 +125,7 @@ export class OneBitKernel {
   constructor(wasm: WasmApi, module: object) {
     this.memory = new wasm.Memory({ initial: 1 });
     const e = new wasm.Instance(module, { env: { mem: this.memory } }).exports;
-    this.sumsR = e.sums_r as SumsFn;
-    this.sums0 = e.sums as SumsFn;
-    this.signsR = e.signs_r as SignsFn;
-    this.signs0 = e.signs as SignsFn;
-    this.decodeSet = e.decode_set as DecodeFn;
-    this.decodeAdd = e.decode_add as DecodeFn;
-    this.signsSetR = e.signs_set_r as SignsFn;
-    this.signsSet0 = e.signs_set as SignsFn;
-    this.addSumsR = e.addsums_r as AddSumsFn;
-    this.addSums0 = e.addsums as AddSumsFn;
+    this.kernels = bindOneBitExports(e);
     this.ensure(1024);
   }
 
@@ -172,7 +186,7 @@ export class OneBitKernel {
     const block = Math.min(ONEBIT_BLOCK, roundUp(Math.max(n, 1), 32));
     this.ensure(block);
     const vAt = VALUES, rAt = this.residualAt, bAt = this.bitsAt;
-    const sumsFn = residual ? this.sumsR : this.sums0;
+    const sumsFn = residual ? this.kernels.sumsR : this.kernels.sums0;
     const f64 = this.f64, i32 = this.i32;
     for (let j = 0; j < 8; j++) f64[(ACC >> 3) + j] = 0;
     for (let j = 0; j < 4; j++) i32[((ACC + 64) >> 2) + j] = 0;
@@ -189,7 +203,7 @@ export class OneBitKernel {
     sums[8] = i32[c] + i32[c + 1] + i32[c + 2] + i32[c + 3] - padded;
 
     const sc = scales(sums);
-    const signsFn = residual ? this.signsR : this.signs0;
+    const signsFn = residual ? this.kernels.signsR : this.kernels.signs0;
     for (let a = 0; a < n; a += block) {
       const len = Math.min(block, n - a);
       // One block is still in memory from pass 1; more are copied in again.
@@ -230,7 +244,7 @@ export class OneBitKernel {
     this.ensure(block);
     const u8 = this.u8;
     const oAt = VALUES, bAt = this.bitsAt;
-    const fn = mode === 'add' ? this.decodeAdd : this.decodeSet;
+    const fn = mode === 'add' ? this.kernels.decodeAdd : this.kernels.decodeSet;
     for (let a = 0; a < n; a += block) {
       const len = Math.min(block, n - a);
       const nb = (len + 7) >>> 3;
@@ -265,7 +279,7 @@ export class OneBitKernel {
     for (let j = 0; j < 4; j++) i32[((ACC + 64) >> 2) + j] = 0;
     sums.fill(0);
     const one = n <= block;
-    const addSums = residual ? this.addSumsR : this.addSums0;
+    const addSums = residual ? this.kernels.addSumsR : this.kernels.addSums0;
     for (let a = 0; a < n; a += block) {
       const len = Math.min(block, n - a);
       const m = len & ~15; // below len only in the last block
@@ -298,7 +312,7 @@ export class OneBitKernel {
       throw e;
     }
     const pos = sc[0], neg = sc[1];
-    const signsFn = setDecoded ? (residual ? this.signsSetR : this.signsSet0) : residual ? this.signsR : this.signs0;
+    const signsFn = setDecoded ? (residual ? this.kernels.signsSetR : this.kernels.signsSet0) : residual ? this.kernels.signsR : this.kernels.signs0;
     for (let a = 0; a < n; a += block) {
       const len = Math.min(block, n - a);
       const m = len & ~15;
@@ -330,16 +344,7 @@ const BITS = 128; // the sums (as ACC) at 0, then sign bits
  */
 export class OneBitArenaKernel {
   private readonly arena: RingArena;
-  private readonly sumsR: SumsFn;
-  private readonly sums0: SumsFn;
-  private readonly signsR: SignsFn;
-  private readonly signs0: SignsFn;
-  private readonly decodeSet: DecodeFn;
-  private readonly decodeAdd: DecodeFn;
-  private readonly signsSetR: SignsFn;
-  private readonly signsSet0: SignsFn;
-  private readonly addSumsR: AddSumsFn;
-  private readonly addSums0: AddSumsFn;
+  private readonly kernels: OneBitExports;
   /** The whole memory (it never grows, so these views stay valid). */
   private readonly u8: Uint8Array;
   private readonly acc: Float64Array;
@@ -362,16 +367,7 @@ export class OneBitArenaKernel {
   constructor(wasm: WasmApi, module: object, arena: RingArena) {
     this.arena = arena;
     const e = new wasm.Instance(module, { env: { mem: arena.memory } }).exports;
-    this.sumsR = e.sums_r as SumsFn;
-    this.sums0 = e.sums as SumsFn;
-    this.signsR = e.signs_r as SignsFn;
-    this.signs0 = e.signs as SignsFn;
-    this.decodeSet = e.decode_set as DecodeFn;
-    this.decodeAdd = e.decode_add as DecodeFn;
-    this.signsSetR = e.signs_set_r as SignsFn;
-    this.signsSet0 = e.signs_set as SignsFn;
-    this.addSumsR = e.addsums_r as AddSumsFn;
-    this.addSums0 = e.addsums as AddSumsFn;
+    this.kernels = bindOneBitExports(e);
     const buf = arena.memory.buffer;
     this.accAt = arena.scratch.byteOffset + ACC; // 64-aligned
     this.u8 = new Uint8Array(buf);
@@ -409,7 +405,7 @@ export class OneBitArenaKernel {
     const acc = this.acc, count = this.count;
     acc.fill(0);
     count.fill(0);
-    (residual ? this.sumsR : this.sums0)(vAt, rAt, m, this.accAt);
+    (residual ? this.kernels.sumsR : this.kernels.sums0)(vAt, rAt, m, this.accAt);
     for (let j = 0; j < 8; j++) sums[j] = acc[j];
     sums[8] = count[0] + count[1] + count[2] + count[3];
     // The last n mod 16 values, each in lane i mod 4 after the kernel's values (index order).
@@ -423,7 +419,7 @@ export class OneBitArenaKernel {
 
     const sc = scales(sums);
     const pos = sc[0], neg = sc[1];
-    const signsFn = residual ? this.signsR : this.signs0;
+    const signsFn = residual ? this.kernels.signsR : this.kernels.signs0;
     const u8 = this.u8, bAt = this.bitsAt;
     for (let a = 0; a < m; a += this.block) {
       const len = Math.min(this.block, m - a);
@@ -455,7 +451,7 @@ export class OneBitArenaKernel {
     const n = out.length;
     const words = n >>> 5;
     const oAt = out.byteOffset;
-    const fn = mode === 'add' ? this.decodeAdd : this.decodeSet;
+    const fn = mode === 'add' ? this.kernels.decodeAdd : this.kernels.decodeSet;
     if (this.arena.holdsStaged(frame)) {
       // Only whole words of bits, so the kernel reads no byte beyond the frame.
       fn(oAt, frame.byteOffset + bitsAt, words, pos, neg);
@@ -495,7 +491,7 @@ export class OneBitArenaKernel {
     const u8 = this.u8, bAt = this.bitsAt;
     acc.fill(0);
     count.fill(0);
-    const addSums = residual ? this.addSumsR : this.addSums0;
+    const addSums = residual ? this.kernels.addSumsR : this.kernels.addSums0;
     if (this.arena.holdsStaged(f.inFrame)) {
       // 2 bytes per 16 values: the kernel reads no byte beyond the frame.
       addSums(vAt, rAt, f.inFrame.byteOffset + f.inBitsAt, m, this.accAt, f.inPos, f.inNeg);
@@ -517,7 +513,7 @@ export class OneBitArenaKernel {
 
     const sc = scales(sums);
     const pos = sc[0], neg = sc[1];
-    const signsFn = setDecoded ? (residual ? this.signsSetR : this.signsSet0) : residual ? this.signsR : this.signs0;
+    const signsFn = setDecoded ? (residual ? this.kernels.signsSetR : this.kernels.signsSet0) : residual ? this.kernels.signsR : this.kernels.signs0;
     for (let a = 0; a < m; a += this.block) {
       const len = Math.min(this.block, m - a);
       signsFn(vAt + 4 * a, rAt + 4 * a, len, bAt, pos, neg);
@@ -587,15 +583,7 @@ let compiled: object | null | undefined;
 /** The compiled module, or null when WebAssembly SIMD is unavailable (or RINGTRAIN_NO_SIMD is set). */
 function oneBitModule(): object | null {
   if (compiled !== undefined) return compiled;
-  compiled = null;
-  const wasm = wasmApi();
-  if (!wasm) return compiled;
-  try {
-    const bytes = oneBitModuleBytes();
-    if (wasm.validate(bytes)) compiled = new wasm.Module(bytes);
-  } catch {
-    compiled = null;
-  }
+  compiled = compileWasm(wasmApi(), oneBitModuleBytes);
   return compiled;
 }
 

@@ -21,7 +21,7 @@
  * Layout (byte offsets, each region 64-aligned): vector | residual (optional, same size) |
  * scratch | staging (to the end of the memory).
  */
-import { sleb, uleb, WASM_PAGE as PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+import { compileWasm, sleb, uleb, WASM_PAGE as PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
 
 type KernelFn = (dst: number, src: number, n: number) => number;
 
@@ -234,14 +234,7 @@ function wasmApi(): WasmApi | null {
 let compiled: object | null | undefined;
 function simdModule(): object | null {
   if (compiled !== undefined) return compiled;
-  compiled = null;
-  const wasm = wasmApi();
-  try {
-    const bytes = simdModuleBytes();
-    if (wasm && wasm.validate(bytes)) compiled = new wasm.Module(bytes);
-  } catch {
-    compiled = null;
-  }
+  compiled = compileWasm(wasmApi(), simdModuleBytes);
   return compiled;
 }
 

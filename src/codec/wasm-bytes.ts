@@ -58,3 +58,17 @@ export interface WasmApi {
 }
 
 export const WASM_PAGE = 65536;
+
+/**
+ * A module from bytes built by `bytes`, or null without the API, when the host rejects them (no
+ * SIMD support) or when building or compiling them throws: callers then fall back to JS.
+ */
+export function compileWasm(wasm: WasmApi | null, bytes: () => Uint8Array): object | null {
+  if (!wasm) return null;
+  try {
+    const b = bytes();
+    return wasm.validate(b) ? new wasm.Module(b) : null;
+  } catch {
+    return null;
+  }
+}

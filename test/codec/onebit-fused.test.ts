@@ -5,7 +5,7 @@ import { oneBitArenaKernel, oneBitKernel, type OneBitArenaKernel } from '../../s
 import { allocRingVector, arenaOf, ringResidualOf, type RingArena } from '../../src/codec/simd.js';
 import { f32Codec } from '../../src/collective/segment-codec.js';
 import { RingError } from '../../src/errors.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, rng } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng } from './util.js';
 
 /**
  * OneBitCodec.addDecodedThenEncode (a requantizing reduce-scatter step in two passes) must leave
@@ -299,26 +299,7 @@ describe('OneBitCodec.addDecodedThenEncode', () => {
   it('rejects every malformed frame before writing anything (values, residual), on every path', () => {
     for (const n of [13, 64, 1003]) {
       const good = js.encode(gaussianVector(n, 80 + n), ctxFor(1));
-      const setScale = (at: number, x: number) => {
-        const b = good.slice();
-        new DataView(b.buffer).setFloat32(at, x, true);
-        return b;
-      };
-      const frames: Array<[Uint8Array, RegExp, number]> = [
-        [good.subarray(0, good.length - 1), /bytes, expected/, n],
-        [good, /expected/, n + 8],
-        [good, /expected/, n - 8],
-        [setScale(0, Number.NaN), /finite/, n],
-        [setScale(4, Infinity), /finite/, n],
-        [setScale(0, -Infinity), /finite/, n],
-        [setScale(0, -1e-30), /avg\+ must be >= 0/, n],
-        [setScale(4, 1e-30), /avg- <= 0/, n],
-      ];
-      if (n % 8 !== 0) {
-        const pad = good.slice();
-        pad[pad.length - 1] |= 0x80;
-        frames.push([pad, /padding/, n]);
-      }
+      const frames = malformedOneBitFrames(good, n);
       for (const [frame, msg, len] of frames) {
         for (const codec of [js, wasm, auto]) {
           for (const [where, values, residual, stage, counter] of places(len)) {

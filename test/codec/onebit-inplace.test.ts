@@ -3,7 +3,7 @@ import { OneBitCodec } from '../../src/codec/onebit.js';
 import { oneBitArenaKernel, oneBitKernel, type OneBitArenaKernel } from '../../src/codec/onebit-kernel.js';
 import { allocRingVector, arenaOf, ringResidualOf, type RingArena } from '../../src/codec/simd.js';
 import { startRing, stopRing, seededVector, sameBytes as sameFloats } from '../helpers/ring.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, rng } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng } from './util.js';
 
 /**
  * The 1-bit kernels run in place on ring vectors (values, residual and decode target in one wasm
@@ -295,26 +295,7 @@ describe.skipIf(!enabled)('OneBitCodec in place on ring vectors', () => {
   it('rejects every malformed frame, in the staging area or elsewhere, leaving out unchanged', () => {
     for (const n of [13, 64, 1003]) {
       const good = js.encode(gaussianVector(n, 80 + n), ctxFor(1));
-      const setScale = (at: number, x: number) => {
-        const b = good.slice();
-        new DataView(b.buffer).setFloat32(at, x, true);
-        return b;
-      };
-      const frames: Array<[Uint8Array, RegExp, number]> = [
-        [good.subarray(0, good.length - 1), /bytes, expected/, n],
-        [good, /expected/, n + 8],
-        [good, /expected/, n - 8],
-        [setScale(0, Number.NaN), /finite/, n],
-        [setScale(4, Infinity), /finite/, n],
-        [setScale(0, -Infinity), /finite/, n],
-        [setScale(0, -1e-30), /avg\+ must be >= 0/, n],
-        [setScale(4, 1e-30), /avg- <= 0/, n],
-      ];
-      if (n % 8 !== 0) {
-        const pad = good.slice();
-        pad[pad.length - 1] |= 0x80;
-        frames.push([pad, /padding/, n]);
-      }
+      const frames = malformedOneBitFrames(good, n);
       for (const [frame, msg, len] of frames) {
         for (const staged of [false, true]) {
           for (const mode of ['set', 'add'] as const) {

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { OneBitCodec } from '../../src/codec/onebit.js';
 import { ONEBIT_BLOCK, oneBitKernel } from '../../src/codec/onebit-kernel.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, rng, unaligned } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng, unaligned } from './util.js';
 
 /**
  * The WebAssembly SIMD kernel must give the JS loops' bits exactly (frame, residual, decoded
@@ -169,26 +169,7 @@ describe.skipIf(!hasKernel)('OneBitCodec: WebAssembly SIMD kernel vs the JS loop
   it('rejects every malformed frame, leaving out unchanged', () => {
     for (const n of [13, 64, 1003]) {
       const good = js.encode(gaussianVector(n, 80 + n), ctxFor(1));
-      const setScale = (at: number, x: number) => {
-        const b = good.slice();
-        new DataView(b.buffer).setFloat32(at, x, true);
-        return b;
-      };
-      const frames: Array<[Uint8Array, RegExp, number]> = [
-        [good.subarray(0, good.length - 1), /bytes, expected/, n],
-        [good, /expected/, n + 8],
-        [good, /expected/, n - 8],
-        [setScale(0, Number.NaN), /finite/, n],
-        [setScale(4, Infinity), /finite/, n],
-        [setScale(0, -Infinity), /finite/, n],
-        [setScale(0, -1e-30), /avg\+ must be >= 0/, n],
-        [setScale(4, 1e-30), /avg- <= 0/, n],
-      ];
-      if (n % 8 !== 0) {
-        const pad = good.slice();
-        pad[pad.length - 1] |= 0x80;
-        frames.push([pad, /padding/, n]);
-      }
+      const frames = malformedOneBitFrames(good, n);
       for (const codec of [js, wasm]) {
         for (const [frame, msg, len] of frames) {
           for (const mode of ['set', 'add'] as const) {

@@ -106,3 +106,32 @@ export function refVarintSize(x: number): number {
   while (x >= 2 ** bits) bits++;
   return Math.max(1, Math.ceil(bits / 7));
 }
+
+/**
+ * Every malformed variant of a good 1-bit frame of n values, as [frame, expected message, length
+ * to decode at]: truncated, the wrong length (±8), non-finite scales, scales of the wrong sign
+ * and, where n leaves padding bits in the last byte, a set padding bit.
+ */
+export function malformedOneBitFrames(good: Uint8Array, n: number): Array<[Uint8Array, RegExp, number]> {
+  const setScale = (at: number, x: number) => {
+    const b = good.slice();
+    new DataView(b.buffer).setFloat32(at, x, true);
+    return b;
+  };
+  const frames: Array<[Uint8Array, RegExp, number]> = [
+    [good.subarray(0, good.length - 1), /bytes, expected/, n],
+    [good, /expected/, n + 8],
+    [good, /expected/, n - 8],
+    [setScale(0, Number.NaN), /finite/, n],
+    [setScale(4, Infinity), /finite/, n],
+    [setScale(0, -Infinity), /finite/, n],
+    [setScale(0, -1e-30), /avg\+ must be >= 0/, n],
+    [setScale(4, 1e-30), /avg- <= 0/, n],
+  ];
+  if (n % 8 !== 0) {
+    const pad = good.slice();
+    pad[pad.length - 1] |= 0x80;
+    frames.push([pad, /padding/, n]);
+  }
+  return frames;
+}
