@@ -37,7 +37,7 @@
  */
 import { HOST_LE } from './bytes.js';
 import { arenaOf, type RingArena } from './simd.js';
-import { compileWasm, uleb, sleb, wasmName, wasmSection, wasmVec, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+import { compileWasm, simdWasmApi, uleb, sleb, wasmName, wasmSection, wasmVec, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
 
 /**
  * Values per block: the segment is copied in and worked on this many at a time. Ring segments
@@ -568,14 +568,9 @@ function roundUp(x: number, to: number): number {
   return Math.ceil(x / to) * to;
 }
 
-let api: WasmApi | null | undefined;
+/** Memory views are host-endian, wasm memory is little-endian: big-endian hosts run the JS loops. */
 function wasmApi(): WasmApi | null {
-  if (api === undefined) {
-    const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    // Memory views are host-endian, wasm memory is little-endian.
-    api = wasm && HOST_LE && !process.env.RINGTRAIN_NO_SIMD ? wasm : null;
-  }
-  return api;
+  return HOST_LE ? simdWasmApi() : null;
 }
 
 let compiled: object | null | undefined;

@@ -21,7 +21,7 @@
  * Layout (byte offsets, each region 64-aligned): vector | residual (optional, same size) |
  * scratch | staging (to the end of the memory).
  */
-import { compileWasm, sleb, uleb, WASM_PAGE as PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+import { compileWasm, simdWasmApi, sleb, uleb, WASM_PAGE as PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
 
 type KernelFn = (dst: number, src: number, n: number) => number;
 
@@ -222,14 +222,7 @@ function roundUp(x: number, to: number): number {
   return Math.ceil(x / to) * to;
 }
 
-let api: WasmApi | null | undefined;
-function wasmApi(): WasmApi | null {
-  if (api === undefined) {
-    const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    api = wasm && !process.env.RINGTRAIN_NO_SIMD ? wasm : null;
-  }
-  return api;
-}
+const wasmApi = simdWasmApi;
 
 let compiled: object | null | undefined;
 function simdModule(): object | null {

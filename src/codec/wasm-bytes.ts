@@ -59,6 +59,19 @@ export interface WasmApi {
 
 export const WASM_PAGE = 65536;
 
+let api: WasmApi | null | undefined;
+/**
+ * The WebAssembly API for the SIMD kernels, or null when the runtime has none or
+ * RINGTRAIN_NO_SIMD is set (read once, so every kernel module agrees).
+ */
+export function simdWasmApi(): WasmApi | null {
+  if (api === undefined) {
+    const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+    api = wasm && !process.env.RINGTRAIN_NO_SIMD ? wasm : null;
+  }
+  return api;
+}
+
 /**
  * A module from bytes built by `bytes`, or null without the API, when the host rejects them (no
  * SIMD support) or when building or compiling them throws: callers then fall back to JS.

@@ -5,7 +5,7 @@ import { oneBitArenaKernel, oneBitKernel, type OneBitArenaKernel } from '../../s
 import { allocRingVector, arenaOf, ringResidualOf, type RingArena } from '../../src/codec/simd.js';
 import { f32Codec } from '../../src/collective/segment-codec.js';
 import { RingError } from '../../src/errors.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng, sameFrameBytes, mixedVector } from './util.js';
 
 /**
  * OneBitCodec.addDecodedThenEncode (a requantizing reduce-scatter step in two passes) must leave
@@ -42,20 +42,7 @@ const fusedOn =
   (frame, values, residual, setDecoded) =>
     codec.addDecodedThenEncode(frame, values, ctxFor(1, residual), setDecoded);
 
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
 
-/** Floats of every kind: normal at many scales, subnormal, ±0, both signs. */
-function mixedVector(n: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const k = r();
-    if (k < 0.05) v[i] = r() < 0.5 ? 0 : -0;
-    else if (k < 0.1) v[i] = (r() - 0.5) * 2 ** -140;
-    else v[i] = (r() - 0.5) * 2 ** Math.floor(r() * 80 - 40);
-  }
-  return v;
-}
 
 /** A frame by hand: scales and sign bits (bit(i) for value i). */
 function frameOf(n: number, pos: number, neg: number, bit: (i: number) => boolean): Uint8Array {
@@ -95,7 +82,7 @@ function run(op: Fused, frames: Uint8Array[], values0: Float32Array, residual0: 
 }
 
 function expectSameRun(got: Run, want: Run, what: string): void {
-  got.frames.forEach((f, k) => expect(sameBytes(f, want.frames[k]), `frame of step ${k}, ${what}`).toBe(true));
+  got.frames.forEach((f, k) => expect(sameFrameBytes(f, want.frames[k]), `frame of step ${k}, ${what}`).toBe(true));
   expectSameBits(got.values, want.values);
   if (want.residual) expectSameBits(got.residual!, want.residual);
 }
@@ -375,7 +362,7 @@ describe('OneBitCodec.addDecodedThenEncode', () => {
       if (fused) expect(s.kernel.fusedViaScratch).toBe(before);
       return { bytes: bytes.slice(), values: s.values.slice(), residual: s.residual.slice() };
     });
-    expect(sameBytes(results[0].bytes, results[1].bytes)).toBe(true);
+    expect(sameFrameBytes(results[0].bytes, results[1].bytes)).toBe(true);
     expectSameBits(results[0].values, results[1].values);
     expectSameBits(results[0].residual, results[1].residual);
   });

@@ -3,7 +3,7 @@ import { OneBitCodec } from '../../src/codec/onebit.js';
 import { oneBitArenaKernel, oneBitKernel, type OneBitArenaKernel } from '../../src/codec/onebit-kernel.js';
 import { allocRingVector, arenaOf, ringResidualOf, type RingArena } from '../../src/codec/simd.js';
 import { startRing, stopRing, seededVector, sameBytes as sameFloats } from '../helpers/ring.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng, sameFrameBytes, mixedVector } from './util.js';
 
 /**
  * The 1-bit kernels run in place on ring vectors (values, residual and decode target in one wasm
@@ -18,20 +18,7 @@ const LENGTHS = [...Array.from({ length: 66 }, (_, n) => n), 127, 1000, 4097, 13
 /** Element offsets of the segment inside the ring vector (odd ones: not 16-byte aligned). */
 const OFFSETS = [0, 1, 3, 6];
 
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
 
-/** Floats of every kind: normal at many scales, subnormal, ±0, both signs. */
-function mixedVector(n: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const k = r();
-    if (k < 0.05) v[i] = r() < 0.5 ? 0 : -0;
-    else if (k < 0.1) v[i] = (r() - 0.5) * 2 ** -140;
-    else v[i] = (r() - 0.5) * 2 ** Math.floor(r() * 80 - 40);
-  }
-  return v;
-}
 
 interface Segment {
   arena: RingArena;
@@ -106,20 +93,20 @@ describe.skipIf(!enabled)('OneBitCodec in place on ring vectors', () => {
           const fCopy = wasm.encode(v.slice(), ctxFor(1, rCopy));
           const fIn = wasm.encode(s.values, ctxFor(1, s.residual));
           const what = `n=${n} offset=${offset} step=${step}`;
-          expect(sameBytes(fCopy, fJs), `copying kernel frame ${what}`).toBe(true);
-          expect(sameBytes(fIn, fJs), `in-place frame ${what}`).toBe(true);
+          expect(sameFrameBytes(fCopy, fJs), `copying kernel frame ${what}`).toBe(true);
+          expect(sameFrameBytes(fIn, fJs), `in-place frame ${what}`).toBe(true);
           expectSameBits(rCopy, rJs);
           expectSameBits(s.residual, rJs);
         }
         expectSameBits(s.values, v);
         // Without a residual.
         const f0 = js.encode(v, ctxFor(1));
-        expect(sameBytes(wasm.encode(s.values, ctxFor(1)), f0), `no residual n=${n} offset=${offset}`).toBe(true);
+        expect(sameFrameBytes(wasm.encode(s.values, ctxFor(1)), f0), `no residual n=${n} offset=${offset}`).toBe(true);
         expect(s.kernel.encodes - before, `in place ran, n=${n}`).toBe(4);
         neighbours(s).forEach((x, k) => expect(Buffer.compare(Buffer.from(x.buffer), Buffer.from(around[k].buffer)), `neighbours ${k} n=${n} offset=${offset}`).toBe(0));
         // 'auto' takes the kernel (and so the in-place path) from 64 values on.
         const ran = s.kernel.encodes;
-        expect(sameBytes(auto.encode(s.values, ctxFor(1)), f0)).toBe(true);
+        expect(sameFrameBytes(auto.encode(s.values, ctxFor(1)), f0)).toBe(true);
         expect(s.kernel.encodes - ran).toBe(n >= 64 ? 1 : 0);
       }
     }
@@ -148,7 +135,7 @@ describe.skipIf(!enabled)('OneBitCodec in place on ring vectors', () => {
         if (r) s.residual.set(r);
         const fJs = js.encode(v, ctxFor(1, rJs));
         const fIn = wasm.encode(s.values, ctxFor(1, r ? s.residual : undefined));
-        expect(sameBytes(fIn, fJs), `${name} n=${n}`).toBe(true);
+        expect(sameFrameBytes(fIn, fJs), `${name} n=${n}`).toBe(true);
         if (rJs) expectSameBits(s.residual, rJs);
       }
     }
@@ -170,7 +157,7 @@ describe.skipIf(!enabled)('OneBitCodec in place on ring vectors', () => {
         s.values.set(v);
         const frame = wasm.encode(s.values, ctxFor(1));
         expect(new DataView(frame.buffer, frame.byteOffset).getFloat32(0, true), `lead ${lead}, n=${v.length}`).toBe(avgPos);
-        expect(sameBytes(frame, js.encode(v, ctxFor(1)))).toBe(true);
+        expect(sameFrameBytes(frame, js.encode(v, ctxFor(1)))).toBe(true);
       }
     }
     // A tail value in the same lane as a kernel sum it rounds against: lane 0 holds 1 + 1 and
@@ -187,7 +174,7 @@ describe.skipIf(!enabled)('OneBitCodec in place on ring vectors', () => {
       s.values.set(v);
       const frame = wasm.encode(s.values, ctxFor(1));
       expect(new DataView(frame.buffer, frame.byteOffset).getFloat32(0, true), `lead ${lead}`).toBe(2 ** 51 + 2 ** 28);
-      expect(sameBytes(frame, js.encode(v, ctxFor(1)))).toBe(true);
+      expect(sameFrameBytes(frame, js.encode(v, ctxFor(1)))).toBe(true);
     }
   });
 
@@ -236,7 +223,7 @@ describe.skipIf(!enabled)('OneBitCodec in place on ring vectors', () => {
       s.residual.set(r0);
       const rJs = r0.slice();
       const fJs = js.encode(v, ctxFor(1, rJs));
-      expect(sameBytes(wasm.encode(s.values, ctxFor(1, s.residual)), fJs), `encode n=${n}`).toBe(true);
+      expect(sameFrameBytes(wasm.encode(s.values, ctxFor(1, s.residual)), fJs), `encode n=${n}`).toBe(true);
       expectSameBits(s.residual, rJs);
       for (const mode of ['set', 'add'] as const) {
         const ref = r0.slice();

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { OneBitCodec } from '../../src/codec/onebit.js';
 import { ONEBIT_BLOCK, oneBitKernel } from '../../src/codec/onebit-kernel.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng, unaligned } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng, unaligned, sameFrameBytes, mixedVector } from './util.js';
 
 /**
  * The WebAssembly SIMD kernel must give the JS loops' bits exactly (frame, residual, decoded
@@ -13,7 +13,6 @@ const hasKernel = oneBitKernel() !== null;
 
 const LENGTHS = [0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 1000, 4097, 65535, 131072, 17, ONEBIT_BLOCK + 1, 3 * ONEBIT_BLOCK + 37];
 
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
 
 interface Encoded {
   frame: Uint8Array;
@@ -26,22 +25,10 @@ function encodeWith(codec: OneBitCodec, v: Float32Array, r0?: Float32Array): Enc
 }
 
 function expectSameEncoding(js: Encoded, wasm: Encoded, what: string): void {
-  expect(sameBytes(js.frame, wasm.frame), `frame: ${what}`).toBe(true);
+  expect(sameFrameBytes(js.frame, wasm.frame), `frame: ${what}`).toBe(true);
   if (js.residual) expectSameBits(wasm.residual!, js.residual);
 }
 
-/** Floats of every kind: normal at many scales, subnormal, ±0, both signs, runs of one sign. */
-function mixedVector(n: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const k = r();
-    if (k < 0.05) v[i] = r() < 0.5 ? 0 : -0;
-    else if (k < 0.1) v[i] = (r() - 0.5) * 2 ** -140; // subnormal
-    else v[i] = (r() - 0.5) * 2 ** Math.floor(r() * 80 - 40);
-  }
-  return v;
-}
 
 describe.skipIf(!hasKernel)('OneBitCodec: WebAssembly SIMD kernel vs the JS loops', () => {
   const js = new OneBitCodec('js');

@@ -135,3 +135,20 @@ export function malformedOneBitFrames(good: Uint8Array, n: number): Array<[Uint8
   }
   return frames;
 }
+
+/** Same length and the same bytes (views of any buffer, any offset). */
+export const sameFrameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+
+/** Floats of every kind: normal at many scales, subnormal, ±0, both signs. */
+export function mixedVector(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = r();
+    if (k < 0.05) v[i] = r() < 0.5 ? 0 : -0;
+    else if (k < 0.1) v[i] = (r() - 0.5) * 2 ** -140;
+    else v[i] = (r() - 0.5) * 2 ** Math.floor(r() * 80 - 40);
+  }
+  return v;
+}
