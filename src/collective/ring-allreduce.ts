@@ -50,7 +50,7 @@ export const SMALL_ALLREDUCE_BYTES = Number(process.env.RINGTRAIN_SMALL_ALLREDUC
  */
 export const CHAIN_ALLREDUCE_BYTES = Number(process.env.RINGTRAIN_CHAIN_ALLREDUCE_BYTES ?? 64 * 1024);
 
-/** RINGTRAIN_SMALL_ALGORITHM, read once (process.env is a slow lookup; see smallAlgorithm). */
+/** RINGTRAIN_SMALL_ALGORITHM, read once (process.env is a slow lookup; see smallPath). */
 const FORCED_SMALL_ALGORITHM = ((v) => (v === 'gather' || v === 'chain' ? v : null))(process.env.RINGTRAIN_SMALL_ALGORITHM);
 
 export interface RingLinks {
@@ -73,7 +73,7 @@ export interface RingLinks {
  * Copies: with a raw codec (dense f32, f64) payloads go out as views of `buf` (links with
  * sendFrame), received frames are lent to the add (links with recvWith), and an all-gathered
  * segment is forwarded from `buf` rather than from its frame. Small vectors take a latency path
- * instead (gatherSumAllreduce or chainAllreduce, see smallAlgorithm).
+ * instead (gatherSumAllreduce or chainAllreduce, see smallPath).
  */
 export async function ringAllreduce<T extends Float32Array | Float64Array>(
   links: RingLinks,
