@@ -1,11 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import { OneBitCodec } from '../../src/codec/onebit.js';
 import { DenseCodec } from '../../src/codec/dense.js';
-import { oneBitArenaKernel, oneBitKernel, type OneBitArenaKernel } from '../../src/codec/onebit-kernel.js';
-import { allocRingVector, arenaOf, ringResidualOf, type RingArena } from '../../src/codec/simd.js';
+import { oneBitKernel } from '../../src/codec/onebit-kernel.js';
+import { allocRingVector, arenaOf, ringResidualOf } from '../../src/codec/simd.js';
 import { f32Codec } from '../../src/collective/segment-codec.js';
 import { RingError } from '../../src/errors.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng, sameFrameBytes, mixedVector } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, sameFrameBytes, mixedVector, ringSegment, type RingSegment } from './util.js';
 
 /**
  * OneBitCodec.addDecodedThenEncode (a requantizing reduce-scatter step in two passes) must leave
@@ -41,8 +41,6 @@ const fusedOn =
   (codec: OneBitCodec): Fused =>
   (frame, values, residual, setDecoded) =>
     codec.addDecodedThenEncode(frame, values, ctxFor(1, residual), setDecoded);
-
-
 
 /** A frame by hand: scales and sign bits (bit(i) for value i). */
 function frameOf(n: number, pos: number, neg: number, bit: (i: number) => boolean): Uint8Array {
@@ -87,26 +85,8 @@ function expectSameRun(got: Run, want: Run, what: string): void {
   if (want.residual) expectSameBits(got.residual!, want.residual);
 }
 
-interface Segment {
-  arena: RingArena;
-  kernel: OneBitArenaKernel;
-  values: Float32Array;
-  residual: Float32Array;
-}
-
-/** A segment of n values at element `offset` of a ring vector with a residual; frames of n values fit its staging area. */
-function ringSegment(n: number, offset: number, scratchBytes?: number): Segment {
-  const length = Math.max(16, offset + n + 5);
-  const vector = allocRingVector(length, 64 + 8 + Math.ceil(n / 8) + 64, { residual: true, scratchBytes });
-  const arena = arenaOf(vector.buffer)!;
-  vector.fill(Number.NaN); // neighbours the codec must not touch
-  ringResidualOf(vector)!.fill(Number.NaN);
-  const values = vector.subarray(offset, offset + n);
-  return { arena, kernel: oneBitArenaKernel(vector.buffer)!, values, residual: ringResidualOf(values)! };
-}
-
 /** Bits of the whole vector and residual outside the segment, and of the scratch-free rest. */
-function neighbours(s: Segment): Buffer {
+function neighbours(s: RingSegment): Buffer {
   const a = s.arena;
   const all = new Uint8Array(a.vector.buffer, 0, a.scratch.byteOffset);
   const v = s.values.byteOffset, r = s.residual.byteOffset, len = s.values.byteLength;
@@ -118,7 +98,7 @@ function neighbours(s: Segment): Buffer {
 
 /** A copy of `f` in the arena's staging area behind `at` bytes (a frame the link assembled there). */
 const stagedAt =
-  (s: Segment, at: number) =>
+  (s: RingSegment, at: number) =>
   (f: Uint8Array): Uint8Array => {
     const staged = s.arena.staging.subarray(at, at + f.length);
     staged.set(f);

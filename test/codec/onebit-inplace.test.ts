@@ -1,9 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { OneBitCodec } from '../../src/codec/onebit.js';
-import { oneBitArenaKernel, oneBitKernel, type OneBitArenaKernel } from '../../src/codec/onebit-kernel.js';
-import { allocRingVector, arenaOf, ringResidualOf, type RingArena } from '../../src/codec/simd.js';
+import { oneBitArenaKernel, oneBitKernel } from '../../src/codec/onebit-kernel.js';
+import { allocRingVector, arenaOf, ringResidualOf } from '../../src/codec/simd.js';
 import { startRing, stopRing, seededVector, sameBytes as sameFloats } from '../helpers/ring.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng, sameFrameBytes, mixedVector } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, sameFrameBytes, mixedVector, ringSegment, type RingSegment } from './util.js';
 
 /**
  * The 1-bit kernels run in place on ring vectors (values, residual and decode target in one wasm
@@ -18,29 +18,8 @@ const LENGTHS = [...Array.from({ length: 66 }, (_, n) => n), 127, 1000, 4097, 13
 /** Element offsets of the segment inside the ring vector (odd ones: not 16-byte aligned). */
 const OFFSETS = [0, 1, 3, 6];
 
-
-
-interface Segment {
-  arena: RingArena;
-  kernel: OneBitArenaKernel;
-  values: Float32Array;
-  residual: Float32Array;
-}
-
-/** A segment of n values at element `offset` of a ring vector with a residual; frames of n values fit its staging area. */
-function ringSegment(n: number, offset: number, scratchBytes?: number): Segment {
-  const length = Math.max(16, offset + n + 5);
-  const vector = allocRingVector(length, 64 + 8 + Math.ceil(n / 8) + 64, { residual: true, scratchBytes });
-  const arena = arenaOf(vector.buffer)!;
-  vector.fill(Number.NaN); // neighbours the codec must not touch
-  const residual = ringResidualOf(vector)!;
-  residual.fill(Number.NaN);
-  const values = vector.subarray(offset, offset + n);
-  return { arena, kernel: oneBitArenaKernel(vector.buffer)!, values, residual: ringResidualOf(values)! };
-}
-
 /** Bits of everything in the arena's vector and residual outside [offset, offset + n). */
-function neighbours(s: Segment): Uint32Array[] {
+function neighbours(s: RingSegment): Uint32Array[] {
   const a = s.arena;
   const v = new Uint32Array(a.vector.buffer, 0, a.vector.length);
   const r = new Uint32Array(a.vector.buffer, a.residual!.byteOffset, a.vector.length);

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { OneBitCodec } from '../../src/codec/onebit.js';
 import { ONEBIT_BLOCK, oneBitKernel } from '../../src/codec/onebit-kernel.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, rng, unaligned, sameFrameBytes, mixedVector } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, unaligned, sameFrameBytes, mixedVector } from './util.js';
 
 /**
  * The WebAssembly SIMD kernel must give the JS loops' bits exactly (frame, residual, decoded

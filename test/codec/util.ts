@@ -5,6 +5,8 @@
 import { expect } from 'vitest';
 import { RingError } from '../../src/errors.js';
 import type { EncodeContext } from '../../src/codec/codec.js';
+import { allocRingVector, arenaOf, ringResidualOf, type RingArena } from '../../src/codec/simd.js';
+import { oneBitArenaKernel, type OneBitArenaKernel } from '../../src/codec/onebit-kernel.js';
 
 export type Rng = () => number;
 
@@ -151,4 +153,27 @@ export function mixedVector(n: number, seed: number): Float32Array {
     else v[i] = (r() - 0.5) * 2 ** Math.floor(r() * 80 - 40);
   }
   return v;
+}
+
+/** A segment of a ring vector (with its residual) in its arena, and the arena's 1-bit kernel. */
+export interface RingSegment {
+  arena: RingArena;
+  kernel: OneBitArenaKernel;
+  values: Float32Array;
+  residual: Float32Array;
+}
+
+/**
+ * A segment of n values at element `offset` of a ring vector with a residual; frames of n values
+ * fit its staging area. Everything around it (vector and residual) is NaN, which the codec must
+ * not touch.
+ */
+export function ringSegment(n: number, offset: number, scratchBytes?: number): RingSegment {
+  const length = Math.max(16, offset + n + 5);
+  const vector = allocRingVector(length, 64 + 8 + Math.ceil(n / 8) + 64, { residual: true, scratchBytes });
+  const arena = arenaOf(vector.buffer)!;
+  vector.fill(Number.NaN);
+  ringResidualOf(vector)!.fill(Number.NaN);
+  const values = vector.subarray(offset, offset + n);
+  return { arena, kernel: oneBitArenaKernel(vector.buffer)!, values, residual: ringResidualOf(values)! };
 }
