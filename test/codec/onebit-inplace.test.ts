@@ -3,7 +3,7 @@ import { OneBitCodec } from '../../src/codec/onebit.js';
 import { oneBitArenaKernel, oneBitKernel } from '../../src/codec/onebit-kernel.js';
 import { allocRingVector, arenaOf, ringResidualOf } from '../../src/codec/simd.js';
 import { startRing, stopRing, seededVector, sameBytes as sameFloats } from '../helpers/ring.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, sameFrameBytes, mixedVector, ringSegment, type RingSegment } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, sameFrameBytes, mixedVector, ringSegment, type RingSegment, oneBitEdgeCases } from './util.js';
 
 /**
  * The 1-bit kernels run in place on ring vectors (values, residual and decode target in one wasm
@@ -92,21 +92,8 @@ describe.skipIf(!enabled)('OneBitCodec in place on ring vectors', () => {
   });
 
   it('edge values in place: ±0, one sign only, subnormals, float32 extremes', () => {
-    const MAX = 3.4028234663852886e38;
-    const TINY = 1.401298464324817e-45;
     for (const n of [1, 15, 16, 17, 33, 100, 1001]) {
-      const fill = (f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
-      const cases: Array<[string, Float32Array, Float32Array?]> = [
-        ['+0', fill(() => 0)],
-        ['-0', fill(() => -0)],
-        ['-0 + +0 residual', fill(() => -0), fill(() => 0)],
-        ['-0 + -0 residual', fill(() => -0), fill(() => -0)],
-        ['all positive', fill((i) => 1 + i)],
-        ['all negative', fill((i) => -1 - i)],
-        ['subnormals', fill((i) => (i % 3 === 0 ? -1 : 1) * TINY * (i + 1))],
-        ['float32 extremes', fill((i) => (i % 2 ? MAX : -MAX))],
-        ['extremes with a residual that stays finite', fill((i) => (i % 2 ? MAX : -MAX)), fill((i) => (i % 2 ? -MAX : MAX))],
-      ];
+      const cases = oneBitEdgeCases(n);
       for (const [name, v, r] of cases) {
         const s = ringSegment(n, 1);
         s.values.set(v);

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { OneBitCodec } from '../../src/codec/onebit.js';
 import { ONEBIT_BLOCK, oneBitKernel } from '../../src/codec/onebit-kernel.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, unaligned, sameFrameBytes, mixedVector } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, unaligned, sameFrameBytes, mixedVector, oneBitEdgeCases } from './util.js';
 
 /**
  * The WebAssembly SIMD kernel must give the JS loops' bits exactly (frame, residual, decoded
@@ -47,23 +47,8 @@ describe.skipIf(!hasKernel)('OneBitCodec: WebAssembly SIMD kernel vs the JS loop
   });
 
   it('edge values: ±0, all positive, all negative, subnormals, float32 extremes', () => {
-    const MAX = 3.4028234663852886e38;
-    const TINY = 1.401298464324817e-45;
     for (const n of [1, 7, 16, 17, 100, 1001]) {
-      const fill = (f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
-      const cases: Array<[string, Float32Array, Float32Array?]> = [
-        ['+0', fill(() => 0)],
-        ['-0', fill(() => -0)],
-        ['-0 + +0 residual', fill(() => -0), fill(() => 0)],
-        ['-0 + -0 residual', fill(() => -0), fill(() => -0)],
-        ['all positive', fill((i) => 1 + i)],
-        ['all negative', fill((i) => -1 - i)],
-        ['subnormals', fill((i) => (i % 3 === 0 ? -1 : 1) * TINY * (i + 1))],
-        ['subnormal residual cancels', fill((i) => (i % 2 ? TINY : -TINY)), fill((i) => (i % 2 ? -TINY : TINY))],
-        ['float32 extremes', fill((i) => (i % 2 ? MAX : -MAX))],
-        ['extremes with a residual that stays finite', fill((i) => (i % 2 ? MAX : -MAX)), fill((i) => (i % 2 ? -MAX : MAX))],
-        ['one negative among positives', fill((i) => (i === n - 1 ? -5 : 1e-3))],
-      ];
+      const cases = oneBitEdgeCases(n);
       for (const [name, v, r] of cases) {
         const a = encodeWith(js, v, r);
         expectSameEncoding(a, encodeWith(wasm, v, r), `${name} n=${n}`);

@@ -177,3 +177,27 @@ export function ringSegment(n: number, offset: number, scratchBytes?: number): R
   const values = vector.subarray(offset, offset + n);
   return { arena, kernel: oneBitArenaKernel(vector.buffer)!, values, residual: ringResidualOf(values)! };
 }
+
+/**
+ * Edge inputs for the 1-bit codec, n values each: [name, values, residual?]. ±0 (and their sums
+ * with ±0 residuals), one sign only, subnormals (and residuals that cancel them), float32
+ * extremes (and residuals that keep them finite), one negative among positives.
+ */
+export function oneBitEdgeCases(n: number): Array<[string, Float32Array, Float32Array?]> {
+  const MAX = 3.4028234663852886e38;
+  const TINY = 1.401298464324817e-45;
+  const fill = (f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
+  return [
+    ['+0', fill(() => 0)],
+    ['-0', fill(() => -0)],
+    ['-0 + +0 residual', fill(() => -0), fill(() => 0)],
+    ['-0 + -0 residual', fill(() => -0), fill(() => -0)],
+    ['all positive', fill((i) => 1 + i)],
+    ['all negative', fill((i) => -1 - i)],
+    ['subnormals', fill((i) => (i % 3 === 0 ? -1 : 1) * TINY * (i + 1))],
+    ['subnormal residual cancels', fill((i) => (i % 2 ? TINY : -TINY)), fill((i) => (i % 2 ? -TINY : TINY))],
+    ['float32 extremes', fill((i) => (i % 2 ? MAX : -MAX))],
+    ['extremes with a residual that stays finite', fill((i) => (i % 2 ? MAX : -MAX)), fill((i) => (i % 2 ? -MAX : MAX))],
+    ['one negative among positives', fill((i) => (i === n - 1 ? -5 : 1e-3))],
+  ];
+}
