@@ -668,6 +668,22 @@ const loopWhile = (p: number, end: number, body: number[]): number[] => [
 ];
 const locals = (groups: Array<[number, number]>): number[] => wasmVec(groups.map(([count, type]) => [...uleb(count), type]));
 
+/**
+ * For the four values (f32x4) in local u: set m to the lanes with u >= 0, count those lanes into
+ * cnt and add the values of those lanes to the f64x2 sums pLo/pHi (lanes 0-1 / 2-3), the others
+ * to nLo/nHi. Pass 1 and the fused pass A share it, so their sums agree.
+ */
+function signSums(u: number, m: number, t: number, cnt: number, pLo: number, pHi: number, nLo: number, nHi: number): number[] {
+  const out: number[] = [...get(u), ...zero(), ...simd(F32X4_GE), ...set(m)];
+  out.push(...get(cnt), ...get(m), ...simd(I32X4_SUB), ...set(cnt));
+  for (const [op, lo, hi] of [[V128_AND, pLo, pHi], [V128_ANDNOT, nLo, nHi]] as const) {
+    out.push(...get(u), ...get(m), ...simd(op), ...set(t));
+    out.push(...get(lo), ...get(t), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(lo));
+    out.push(...get(hi), ...get(t), ...get(t), ...highHalf(), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(hi));
+  }
+  return out;
+}
+
 /** sums(v, r, n, acc): pass 1 over n (a multiple of 16) values, accumulating into acc. */
 function sumsBody(withResidual: boolean): number[] {
   const v = 0, r = 1, n = 2, acc = 3;
@@ -680,13 +696,7 @@ function sumsBody(withResidual: boolean): number[] {
   for (let k = 0; k < 4; k++) {
     step.push(...get(v), ...v128Load(16 * k));
     if (withResidual) step.push(...get(r), ...v128Load(16 * k), ...simd(F32X4_ADD));
-    step.push(LOCAL_TEE, u, ...zero(), ...simd(F32X4_GE), ...set(m));
-    step.push(...get(cnt), ...get(m), ...simd(I32X4_SUB), ...set(cnt));
-    for (const [op, lo, hi] of [[V128_AND, pLo, pHi], [V128_ANDNOT, nLo, nHi]] as const) {
-      step.push(...get(u), ...get(m), ...simd(op), ...set(t));
-      step.push(...get(lo), ...get(t), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(lo));
-      step.push(...get(hi), ...get(t), ...get(t), ...highHalf(), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(hi));
-    }
+    step.push(...set(u), ...signSums(u, m, t, cnt, pLo, pHi, nLo, nHi));
   }
   step.push(...bump(v, 64));
   if (withResidual) step.push(...bump(r, 64));
@@ -754,13 +764,7 @@ function addSumsBody(withResidual: boolean): number[] {
     step.push(...get(P), ...get(N), ...get(b), ...get(c0 + k), ...simd(V128_AND), ...get(c0 + k), ...simd(I32X4_EQ), ...simd(V128_BITSELECT));
     step.push(...simd(F32X4_ADD), LOCAL_TEE, u, ...v128Store(16 * k));
     if (withResidual) step.push(...get(u), ...get(r), ...v128Load(16 * k), ...simd(F32X4_ADD), ...set(u));
-    step.push(...get(u), ...zero(), ...simd(F32X4_GE), ...set(m));
-    step.push(...get(cnt), ...get(m), ...simd(I32X4_SUB), ...set(cnt));
-    for (const [op, lo, hi] of [[V128_AND, pLo, pHi], [V128_ANDNOT, nLo, nHi]] as const) {
-      step.push(...get(u), ...get(m), ...simd(op), ...set(t));
-      step.push(...get(lo), ...get(t), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(lo));
-      step.push(...get(hi), ...get(t), ...get(t), ...highHalf(), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(hi));
-    }
+    step.push(...signSums(u, m, t, cnt, pLo, pHi, nLo, nHi));
   }
   step.push(...bump(v, 64));
   if (withResidual) step.push(...bump(r, 64));

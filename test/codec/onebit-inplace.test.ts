@@ -3,7 +3,7 @@ import { OneBitCodec } from '../../src/codec/onebit.js';
 import { oneBitArenaKernel, oneBitKernel } from '../../src/codec/onebit-kernel.js';
 import { allocRingVector, arenaOf, ringResidualOf } from '../../src/codec/simd.js';
 import { startRing, stopRing, seededVector, sameBytes as sameFloats } from '../helpers/ring.js';
-import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, sameFrameBytes, mixedVector, ringSegment, type RingSegment, oneBitEdgeCases } from './util.js';
+import { ctxFor, expectCodecError, expectSameBits, gaussianVector, malformedOneBitFrames, sameFrameBytes, mixedVector, ringSegment, type RingSegment, oneBitEdgeCases, LANE_PINNING_TAILS } from './util.js';
 
 /**
  * The 1-bit kernels run in place on ring vectors (values, residual and decode target in one wasm
@@ -111,11 +111,7 @@ describe.skipIf(!enabled)('OneBitCodec in place on ring vectors', () => {
     // From onebit-kernel.test.ts: moving any of the last n mod 4 values to another lane changes
     // the rounded mean avg+. Behind 0, 16 or 32 negative values (which leave avg+ alone) they are
     // the tail after the kernel's whole multiples of 16.
-    const cases: Array<[number[], number]> = [
-      [[20480, 150994944, 983040, 1.3969838619232178e-8, 2883584, 1.6298145055770874e-9, 3.4924596548080444e-9, 104], 19360270],
-      [[448, 251658240, 44, 62914560, 3.3527612686157227e-8, 62914560], 62914644],
-      [[109051904, 122880, 5.587935447692871e-9, 83886080, 11, 8.381903171539307e-9, 7.450580596923828e-9], 27580126],
-    ];
+    const cases = LANE_PINNING_TAILS;
     for (const [tail, avgPos] of cases) {
       for (const lead of [0, 16, 32]) {
         const v = Float32Array.from([...new Array<number>(lead).fill(-1), ...tail]);

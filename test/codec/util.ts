@@ -201,3 +201,14 @@ export function oneBitEdgeCases(n: number): Array<[string, Float32Array, Float32
     ['one negative among positives', fill((i) => (i === n - 1 ? -5 : 1e-3))],
   ];
 }
+
+/**
+ * 1-bit inputs whose rounded avg+ changes if any of the last n mod 4 values is summed in another
+ * lane (found by search): [values, avg+ as the encoder must round it]. Put behind 0, 16 or 32
+ * negative values (which leave avg+ alone), they are the tail the kernels leave to JS.
+ */
+export const LANE_PINNING_TAILS: ReadonlyArray<readonly [number[], number]> = [
+  [[20480, 150994944, 983040, 1.3969838619232178e-8, 2883584, 1.6298145055770874e-9, 3.4924596548080444e-9, 104], 19360270],
+  [[448, 251658240, 44, 62914560, 3.3527612686157227e-8, 62914560], 62914644],
+  [[109051904, 122880, 5.587935447692871e-9, 83886080, 11, 8.381903171539307e-9, 7.450580596923828e-9], 27580126],
+];
