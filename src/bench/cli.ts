@@ -12,7 +12,8 @@ import type { CodecName } from '../codec/codec.js';
 import { parseWarmup, type BenchImpl, type BenchJob, type CellReport, type Warmup } from './job.js';
 import { runRing } from './spawn.js';
 import { MpiBaseline } from './mpi.js';
-import { makeRecord, formatTable, formatComparison, type BenchRecord } from './report.js';
+import { formatTable, formatComparison, type BenchRecord } from './report.js';
+import { CellPool } from './pool.js';
 import { renderSvg } from './svg.js';
 import { defaultSizes, formatSize, parseSize, parseSizeList } from './units.js';
 
@@ -35,6 +36,10 @@ Options:
                         and the relative error; a codec/mode the ring cannot run is a note
   --mode LIST           requantize,allgather (default requantize; lossy codecs only)
   --iters N             timed samples per cell (default 9); small vectors are timed in batches
+  --rounds R            run every implementation R times per ring size, interleaved (ws, tcp,
+                        mpi, then the reverse order, ...), and pool the samples: each one meets
+                        the same spells of host noise, so the ratios hold on a busy machine; the
+                        summary shows the spread of the per-round ratios (default 1)
   --warmup N|auto       untimed samples before each size's timed ones (default auto: 4000
                         allreduces, at most 256 MiB, at least 2 samples, so V8 has optimized
                         the path; MPI gets the same count)
@@ -68,6 +73,7 @@ interface Plan {
   codecs: CodecName[];
   modes: string[];
   iters: number;
+  rounds: number;
   warmup: Warmup;
   segments: number[];
   baselines: Set<string>;
@@ -122,6 +128,7 @@ export async function runBenchCommand(args: string[]): Promise<number> {
         codec: { type: 'string' },
         mode: { type: 'string' },
         iters: { type: 'string' },
+        rounds: { type: 'string' },
         warmup: { type: 'string' },
         'segment-bytes': { type: 'string' },
         baselines: { type: 'string' },
@@ -181,8 +188,10 @@ function makePlan(values: Record<string, string | boolean | undefined>): Plan {
     hosts = parseHosts(values.hosts as string);
   }
   const iters = Number(values.iters ?? 9);
+  const rounds = Number(values.rounds ?? 1);
   const warmup = parseWarmup(values.warmup as string | undefined);
   if (!Number.isInteger(iters) || iters < 1) throw usage(`--iters must be a positive integer, got '${String(values.iters)}'`);
+  if (!Number.isInteger(rounds) || rounds < 1) throw usage(`--rounds must be a positive integer, got '${String(values.rounds)}'`);
   if (warmup === null) throw usage(`--warmup must be 'auto' or a non-negative integer, got '${String(values.warmup)}'`);
   const rank = values.rank === undefined ? null : Number(values.rank);
   if (rank !== null && (!hosts || !Number.isInteger(rank) || rank < 0 || rank >= hosts.length)) throw usage('--rank R needs --hosts or --hosts-from-config, with 0 <= R < N');
@@ -201,6 +210,7 @@ function makePlan(values: Record<string, string | boolean | undefined>): Plan {
     codecs: codecs as CodecName[],
     modes,
     iters,
+    rounds,
     warmup,
     segments,
     baselines,
@@ -240,10 +250,10 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
     }
   }
   const tcpRuns = plan.baselines.has('tcp') ? plan.segments.length : 0;
-  const totalRings = plan.peers.length * (runnable.length * plan.segments.length + tcpRuns + (mpi ? 1 : 0));
+  const totalRings = plan.rounds * plan.peers.length * (runnable.length * plan.segments.length + tcpRuns + (mpi ? 1 : 0));
   let ringNo = 0;
   const header = [
-    `# ringtrain bench: allreduce, float32 sum, ${plan.iters} timed samples after ${plan.warmup === 'auto' ? 'an automatic warm-up (4000 allreduces or 256 MiB per size)' : `${plan.warmup} warm-up`} (median and min of the slowest rank)`,
+    `# ringtrain bench: allreduce, float32 sum, ${plan.iters} timed samples${plan.rounds > 1 ? ` in each of ${plan.rounds} interleaved rounds (pooled)` : ''} after ${plan.warmup === 'auto' ? 'an automatic warm-up (4000 allreduces or 256 MiB per size)' : `${plan.warmup} warm-up`} (median and min of the slowest rank)`,
     `# host: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     `# peers: ${plan.hosts ? plan.hosts.map((h) => `${h.host}:${h.port}`).join(' ') : 'one process per rank on 127.0.0.1, port 0'}`,
   ];
@@ -251,42 +261,49 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
   try {
     for (const n of plan.peers) {
       const start = records.length;
-      const ringRuns: { impl: BenchImpl; codec: CodecName; mode: string; seg: number }[] = [];
-      for (const { codec, mode } of runnable) for (const seg of plan.segments) ringRuns.push({ impl: 'ws', codec, mode, seg });
-      if (plan.baselines.has('tcp')) for (const seg of plan.segments) ringRuns.push({ impl: 'tcp', codec: 'dense', mode: 'requantize', seg });
-      for (const run of ringRuns) {
-        ringNo++;
-        const label = `[${ringNo}/${totalRings}] ${run.impl === 'ws' ? 'ws ring' : 'raw TCP ring'} N=${n} ${run.codec} seg ${formatSize(run.seg)}`;
-        progress(`${label}: starting ${n} peer processes`);
-        try {
-          await runOneRing(plan, n, run, (cell) => {
-            const rec = makeRecord(
-              { impl: run.impl, N: n, bytes: cell.bytes, codec: run.codec, mode: run.mode, segmentBytes: run.seg },
-              cell.samplesUs,
-              cell.wrong,
-              cell.wireBytesPerPeer,
-              cell.relErr,
-              cell.cpuUsPerOp,
-            );
-            records.push(rec);
-            progress(`${label}: ${formatSize(cell.bytes)} median ${rec.median_us.toFixed(1)} us, busbw ${(rec.busbw_MBps / 1000).toFixed(2)} GB/s, cpu ${rec.cpu_us?.toFixed(0)} us/op/peer${rec.wrong ? `, ${rec.wrong} WRONG` : ''}`);
-          });
-        } catch (e) {
-          if (run.impl === 'tcp') note(`raw TCP baseline N=${n} failed: ${(e as Error).message}`);
-          else if (run.codec !== 'dense') note(`${run.codec}/${run.mode} N=${n} failed (the ring may not support it yet): ${(e as Error).message}`);
-          else throw e;
+      type Unit = { impl: BenchImpl | 'mpi'; codec: CodecName; mode: string; seg: number };
+      const units: Unit[] = [];
+      for (const { codec, mode } of runnable) for (const seg of plan.segments) units.push({ impl: 'ws', codec, mode, seg });
+      if (plan.baselines.has('tcp')) for (const seg of plan.segments) units.push({ impl: 'tcp', codec: 'dense', mode: 'requantize', seg });
+      if (mpi) units.push({ impl: 'mpi', codec: 'dense', mode: 'requantize', seg: 0 });
+      const pool = new CellPool();
+      for (let round = 0; round < plan.rounds; round++) {
+        const roundLabel = plan.rounds > 1 ? ` round ${round + 1}/${plan.rounds}` : '';
+        // Alternate the order, so no implementation always runs first (or right after another).
+        for (const run of round % 2 === 0 ? units : [...units].reverse()) {
+          ringNo++;
+          if (run.impl === 'mpi') {
+            progress(`[${ringNo}/${totalRings}] MPI N=${n}${roundLabel}: mpirun -np ${n}`);
+            try {
+              const cells = await mpi!.run(n, plan.sizes, plan.iters, plan.warmup, plan.timeoutMs);
+              for (const c of cells) pool.add({ impl: 'mpi', N: n, bytes: c.bytes, codec: 'dense', mode: 'requantize', segmentBytes: null }, c.samplesUs, c.wrong, null);
+            } catch (e) {
+              note(`MPI baseline N=${n}${roundLabel} failed: ${String((e as { stderr?: string }).stderr || (e as Error).message).trim().split('\n').slice(-2).join(' | ')}`);
+            }
+            continue;
+          }
+          const label = `[${ringNo}/${totalRings}] ${run.impl === 'ws' ? 'ws ring' : 'raw TCP ring'} N=${n} ${run.codec} seg ${formatSize(run.seg)}${roundLabel}`;
+          progress(`${label}: starting ${n} peer processes`);
+          try {
+            await runOneRing(plan, n, { ...run, impl: run.impl }, (cell) => {
+              const rec = pool.add(
+                { impl: run.impl, N: n, bytes: cell.bytes, codec: run.codec, mode: run.mode, segmentBytes: run.seg },
+                cell.samplesUs,
+                cell.wrong,
+                cell.wireBytesPerPeer,
+                cell.relErr,
+                cell.cpuUsPerOp,
+              );
+              progress(`${label}: ${formatSize(cell.bytes)} median ${rec.median_us.toFixed(1)} us, busbw ${(rec.busbw_MBps / 1000).toFixed(2)} GB/s, cpu ${rec.cpu_us?.toFixed(0)} us/op/peer${rec.wrong ? `, ${rec.wrong} WRONG` : ''}`);
+            });
+          } catch (e) {
+            if (run.impl === 'tcp') note(`raw TCP baseline N=${n}${roundLabel} failed: ${(e as Error).message}`);
+            else if (run.codec !== 'dense') note(`${run.codec}/${run.mode} N=${n}${roundLabel} failed (the ring may not support it yet): ${(e as Error).message}`);
+            else throw e;
+          }
         }
       }
-      if (mpi) {
-        ringNo++;
-        progress(`[${ringNo}/${totalRings}] MPI N=${n}: mpirun -np ${n}`);
-        try {
-          const cells = await mpi.run(n, plan.sizes, plan.iters, plan.warmup, plan.timeoutMs);
-          for (const c of cells) records.push(makeRecord({ impl: 'mpi', N: n, bytes: c.bytes, codec: 'dense', mode: 'requantize', segmentBytes: null }, c.samplesUs, c.wrong, null));
-        } catch (e) {
-          note(`MPI baseline N=${n} failed: ${String((e as { stderr?: string }).stderr || (e as Error).message).trim().split('\n').slice(-2).join(' | ')}`);
-        }
-      }
+      records.push(...pool.records());
       if (printing) {
         const mine = records.slice(start);
         const hasTcp = mine.some((r) => r.impl === 'tcp');
@@ -326,6 +343,7 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
       cpuModel: os.cpus()[0]?.model ?? null,
       loadavg: os.loadavg(),
       iters: plan.iters,
+      rounds: plan.rounds,
       warmup: plan.warmup,
       simd: !process.env.RINGTRAIN_NO_SIMD,
       mpi: mpi?.version ?? null,

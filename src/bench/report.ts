@@ -27,6 +27,8 @@ export interface BenchRecord {
   /** Lossy codecs: mean relative L2 error against the exact sum; null for exact codecs. */
   relErr: number | null;
   samples_us: number[];
+  /** With `--rounds R`: the median of each round's samples (samples_us pools all rounds). */
+  round_medians_us: number[];
 }
 
 export function makeRecord(
@@ -51,6 +53,7 @@ export function makeRecord(
     cpu_us: cpuUs === null ? null : round(cpuUs, 1),
     relErr: relErr === null ? null : Number(relErr.toPrecision(4)),
     samples_us: samplesUs.map((x) => round(x, 2)),
+    round_medians_us: [round(med, 2)],
   };
 }
 
@@ -130,11 +133,30 @@ export function formatTable(title: string, rows: BenchRecord[], all: BenchRecord
   return lines.join('\n');
 }
 
-/** The closing summary: our busbw and its ratio to each baseline, one row per (N, size). */
+/**
+ * The busbw ratio ours/baseline in each round (time ratio baseline/ours of the round medians),
+ * as "lo-hi"; '-' with a single round or when the two ran a different number of rounds.
+ */
+export function roundRatioRange(ours: BenchRecord, base: BenchRecord | undefined): string {
+  const a = ours.round_medians_us;
+  const b = base?.round_medians_us;
+  if (!b || a.length < 2 || a.length !== b.length) return '-';
+  const ratios = a.map((t, k) => b[k] / t);
+  return `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
+}
+
+/**
+ * The closing summary: our busbw and its ratio to each baseline, one row per (N, size); with
+ * several rounds, also the range of the per-round ratios.
+ */
 export function formatComparison(records: BenchRecord[]): string {
   const ours = records.filter((r) => r.impl === 'ws' && r.codec === 'dense');
   if (!ours.length) return '';
-  const lines = ['#', '# Summary: dense busbw (GB/s), ours = WebSocket ring', '#    N        size      ours       tcp  ours/tcp       mpi  ours/mpi   segment'];
+  const rounds = Math.max(...ours.map((r) => r.round_medians_us.length));
+  const spread = rounds > 1;
+  const title = `# Summary: dense busbw (GB/s), ours = WebSocket ring${spread ? `; ${rounds} interleaved rounds, pooled (range = lowest-highest per-round ratio)` : ''}`;
+  const head = `#    N        size      ours       tcp  ours/tcp${spread ? '      range' : ''}       mpi  ours/mpi${spread ? '      range' : ''}   segment`;
+  const lines = ['#', title, head];
   for (const r of ours) {
     const t = baselineFor(records, 'tcp', r);
     const m = baselineFor(records, 'mpi', r);
@@ -146,8 +168,10 @@ export function formatComparison(records: BenchRecord[]): string {
           gb(r.busbw_MBps).padStart(9),
           (t ? gb(t.busbw_MBps) : '-').padStart(9),
           ratio(r.busbw_MBps, t?.busbw_MBps).padStart(9),
+          ...(spread ? [roundRatioRange(r, t).padStart(10)] : []),
           (m ? gb(m.busbw_MBps) : '-').padStart(9),
           ratio(r.busbw_MBps, m?.busbw_MBps).padStart(9),
+          ...(spread ? [roundRatioRange(r, m).padStart(10)] : []),
           (r.segmentBytes ? formatSize(r.segmentBytes) : '-').padStart(9),
         ].join(' '),
     );

@@ -6,7 +6,8 @@ import { runBenchCommand } from '../../src/bench/cli.js';
 import { parseSize, parseSizeList, formatSize, busbwFactor, median } from '../../src/bench/units.js';
 import { fillExpected, fillInput, countWrong } from '../../src/bench/pattern.js';
 import { parseMpiOutput } from '../../src/bench/mpi.js';
-import { makeRecord } from '../../src/bench/report.js';
+import { makeRecord, roundRatioRange } from '../../src/bench/report.js';
+import { CellPool } from '../../src/bench/pool.js';
 import { renderSvg } from '../../src/bench/svg.js';
 import { TcpRing } from '../../src/bench/tcp-ring.js';
 
@@ -31,7 +32,7 @@ function expectWellFormedXml(text: string): void {
 }
 
 describe('ringtrain bench', () => {
-  it('runs N=2 over real peer processes: #wrong = 0, JSON records and a well-formed SVG', async () => {
+  it('runs N=2 over real peer processes in 2 interleaved rounds: #wrong = 0, pooled JSON records and a well-formed SVG', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ringtrain-bench-'));
     try {
       const json = join(dir, 'bench.json');
@@ -44,7 +45,7 @@ describe('ringtrain bench', () => {
       }) as typeof process.stdout.write;
       let code: number;
       try {
-        code = await runBenchCommand(['--peers', '2', '--sizes', '4KiB,64KiB', '--iters', '3', '--warmup', '1', '--baselines', 'tcp', '--json', json, '--svg', svg]);
+        code = await runBenchCommand(['--peers', '2', '--sizes', '4KiB,64KiB', '--iters', '3', '--rounds', '2', '--warmup', '1', '--baselines', 'tcp', '--json', json, '--svg', svg]);
       } finally {
         process.stdout.write = write;
       }
@@ -52,7 +53,11 @@ describe('ringtrain bench', () => {
       const text = stdout.join('');
       expect(text).toContain('busbw');
       expect(text).toContain('#wrong');
-      const doc = JSON.parse(readFileSync(json, 'utf8')) as { records: Record<string, unknown>[] };
+      // The summary shows the spread of the two rounds' ratios, e.g. "0.93-1.08".
+      expect(text).toMatch(/ours\/tcp\s+range/);
+      expect(text).toMatch(/\d+\.\d\d-\d+\.\d\d/);
+      const doc = JSON.parse(readFileSync(json, 'utf8')) as { meta: { rounds: number }; records: Record<string, unknown>[] };
+      expect(doc.meta.rounds).toBe(2);
       const impls = new Set(doc.records.map((r) => r.impl));
       expect(impls).toEqual(new Set(['ws', 'tcp']));
       expect(doc.records).toHaveLength(4);
@@ -62,6 +67,9 @@ describe('ringtrain bench', () => {
         }
         expect(r.N).toBe(2);
         expect(r.wrong).toBe(0);
+        // One record per cell, pooling both rounds: 3 samples each, and each round's median kept.
+        expect(r.samples_us as number[]).toHaveLength(6);
+        expect(r.round_medians_us as number[]).toHaveLength(2);
         expect([4096, 65536]).toContain(r.bytes);
         expect(r.busbw_MBps).toBeCloseTo(r.algbw_MBps as number, 1); // 2(N-1)/N = 1 at N=2
         // Bandwidth-optimal: each peer sends 2(N-1)/N of the vector, plus 32-byte frame headers.
@@ -115,6 +123,28 @@ describe('bench helpers', () => {
     expect(r.algbw_MBps).toBeCloseTo((1 << 20) / 2000, 2);
     expect(r.busbw_MBps).toBeCloseTo(((1 << 20) / 2000) * 1.5, 2);
     expect(median([5, 1, 3, 2])).toBe(2.5);
+  });
+
+  it('pools rounds: the median over all samples, per-round medians kept, and the per-round ratio range', () => {
+    const base = { N: 2, bytes: 1 << 20, codec: 'dense', mode: 'requantize', segmentBytes: 1 << 19 };
+    const pool = new CellPool();
+    pool.add({ ...base, impl: 'ws' }, [100, 300, 200], 0, 1000, null, 50);
+    pool.add({ ...base, impl: 'tcp' }, [100, 100, 100], 0, 1000);
+    pool.add({ ...base, impl: 'ws' }, [400, 600, 500], 1, 1200, null, 70);
+    pool.add({ ...base, impl: 'tcp' }, [250, 250, 250], 0, 1000);
+    const [ws, tcp] = pool.records();
+    expect(ws.impl).toBe('ws');
+    expect(ws.samples_us).toEqual([100, 300, 200, 400, 600, 500]);
+    expect(ws.median_us).toBe(median([100, 200, 300, 400, 500, 600]));
+    expect(ws.round_medians_us).toEqual([200, 500]);
+    expect(ws.wrong).toBe(1);
+    expect(ws.wireBytesPerPeer).toBe(1200);
+    expect(ws.cpu_us).toBe(60);
+    // busbw ratio per round = baseline time / our time: 100/200 and 250/500.
+    expect(roundRatioRange(ws, tcp)).toBe('0.50-0.50');
+    pool.add({ ...base, impl: 'tcp' }, [300], 0, 1000);
+    expect(roundRatioRange(ws, pool.records()[1])).toBe('-'); // 2 rounds against 3
+    expect(roundRatioRange(makeRecord({ ...base, impl: 'ws' }, [1], 0, null), tcp)).toBe('-'); // one round
   });
 
   it('the input pattern sums exactly, and countWrong finds every difference', () => {
