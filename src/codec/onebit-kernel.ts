@@ -37,7 +37,14 @@
  */
 import { HOST_LE } from './bytes.js';
 import { arenaOf, type RingArena } from './simd.js';
-import { compileWasm, simdWasmApi, uleb, sleb, wasmName, wasmSection, wasmVec, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+import { compileWasm, simdWasmApi, uleb, wasmName, wasmSection, wasmVec, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+import {
+  simd, get, set, mem, zero, bump, loopWhile, locals, END, F32, F32X4_ADD, F32X4_GE, F32X4_SPLAT,
+  F32X4_SUB, F64X2_ADD, F64X2_PROMOTE_LOW_F32X4, I16X8_NARROW_I32X4_S, I32, I32X4_EQ, I32X4_SPLAT,
+  I32X4_SUB, I32_ADD, I32_CONST, I32_LOAD, I32_LOAD16_U, I32_SHL, I32_STORE16, I8X16_BITMASK,
+  I8X16_NARROW_I16X8_S, I8X16_SHUFFLE, LOCAL_TEE, V128, V128_AND, V128_ANDNOT, V128_BITSELECT,
+  V128_CONST, V128_LOAD, V128_STORE,
+} from './wasm-ops.js';
 
 /**
  * Values per block: the segment is copied in and worked on this many at a time. Ring segments
@@ -630,43 +637,16 @@ export function oneBitArenaKernel(buffer: ArrayBufferLike): OneBitArenaKernel | 
   return k;
 }
 
-// ---- The module, per the WebAssembly binary format ----
+// ---- The module, per the WebAssembly binary format (builders: wasm-ops.ts) ----
 
-const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
-const BLOCK = 0x02, LOOP = 0x03, BR_IF = 0x0d, END = 0x0b, VOID = 0x40;
-const LOCAL_GET = 0x20, LOCAL_SET = 0x21, LOCAL_TEE = 0x22;
-const I32_CONST = 0x41, I32_ADD = 0x6a, I32_SHL = 0x74, I32_LT_U = 0x49, I32_GE_U = 0x4f;
-const I32_LOAD = 0x28, I32_LOAD16_U = 0x2f, I32_STORE16 = 0x3b;
-// SIMD opcodes (after the 0xfd prefix).
-const V128_LOAD = 0x00, V128_STORE = 0x0b, V128_CONST = 0x0c, I8X16_SHUFFLE = 0x0d;
-const I32X4_SPLAT = 0x11, F32X4_SPLAT = 0x13, I32X4_EQ = 0x37, F32X4_GE = 0x46;
-const V128_AND = 0x4e, V128_ANDNOT = 0x4f, V128_BITSELECT = 0x52, F64X2_PROMOTE_LOW_F32X4 = 0x5f;
-const I8X16_BITMASK = 0x64, I8X16_NARROW_I16X8_S = 0x65, I16X8_NARROW_I32X4_S = 0x85, I32X4_SUB = 0xb1;
-const F32X4_ADD = 0xe4, F32X4_SUB = 0xe5, F64X2_ADD = 0xf0;
-
-const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
-const get = (i: number): number[] => [LOCAL_GET, i];
-const set = (i: number): number[] => [LOCAL_SET, i];
 /**
- * memarg: log2 alignment, offset. The alignment is only a hint (any address is legal); the hints
- * say what in-place calls guarantee: floats 4-aligned (ring vector views), sign bits anywhere (a
- * frame in the staging area).
+ * The alignment hints say what in-place calls guarantee: floats 4-aligned (ring vector views),
+ * sign bits anywhere (a frame in the staging area).
  */
-const mem = (align: number, offset: number): number[] => [align, ...uleb(offset)];
 const v128Load = (offset: number): number[] => simd(V128_LOAD, ...mem(2, offset));
 const v128Store = (offset: number): number[] => simd(V128_STORE, ...mem(2, offset));
-const zero = (): number[] => simd(V128_CONST, ...new Array<number>(16).fill(0));
 /** Lanes 2, 3 of an f32x4 moved to lanes 0, 1 (for promote_low). */
 const highHalf = (): number[] => simd(I8X16_SHUFFLE, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
-/** `p += n` for an i32 local. */
-const bump = (p: number, n: number): number[] => [...get(p), I32_CONST, ...sleb(n), I32_ADD, ...set(p)];
-/** block; if p >= end skip; loop BODY; bump; while p < end. */
-const loopWhile = (p: number, end: number, body: number[]): number[] => [
-  BLOCK, VOID, ...get(p), ...get(end), I32_GE_U, BR_IF, 0,
-  LOOP, VOID, ...body, ...get(p), ...get(end), I32_LT_U, BR_IF, 0, END,
-  END,
-];
-const locals = (groups: Array<[number, number]>): number[] => wasmVec(groups.map(([count, type]) => [...uleb(count), type]));
 
 /**
  * For the four values (f32x4) in local u: set m to the lanes with u >= 0, count those lanes into

@@ -79,6 +79,17 @@ export class Prng {
     return p;
   }
 
+  /**
+   * The raw state (s0..s3) into out[at..at+4), for a kernel that continues this stream in its own
+   * memory (stochastic-kernel.ts runs xoshiro128** there); reading it changes nothing.
+   */
+  stateInto(out: Int32Array | Uint32Array, at = 0): void {
+    out[at] = this.s0;
+    out[at + 1] = this.s1;
+    out[at + 2] = this.s2;
+    out[at + 3] = this.s3;
+  }
+
   private setState(s0: number, s1: number, s2: number, s3: number): void {
     // The all-zero state is the one fixed point of xoshiro; the hash makes it (nearly) impossible.
     if ((s0 | s1 | s2 | s3) === 0) s0 = 1;

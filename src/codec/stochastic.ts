@@ -30,6 +30,21 @@
  *
  * The decoder rejects: unknown form, s = 0, a non-finite or negative norm, a level > s, a
  * zero level with the sign bit set, non-zero padding bits, and any length other than exact.
+ *
+ * Speed: with WebAssembly (stochastic-kernel.ts) encode and decode run in a hand-assembled kernel
+ * that does the JS loops' arithmetic in the same order (scripts/bench-stochastic.ts, N(0,1)
+ * segments of 128K-256K values, s = 7, sparse frames): encode ~15-16 → ~4.7 ns per value (with
+ * error feedback ~25 → ~7), decode ~4-6 → ~0.3-0.6. Profile of the JS encode at s = 7 (~15 ns):
+ * the quantize loop ~10 (its f64 divide, floor and coin, plus the varint bookkeeping per nonzero),
+ * fillUint32 ~2, the norm's add chain ~1; at s = 255, where most levels are nonzero, the
+ * bookkeeping, varint writes and packFields push it to ~35-60. The JS decode ran unpackFields
+ * (~8 ns per field) or two varint passes, then a table lookup per value. The kernel takes the
+ * norm (one f64 add chain, ~1 ns per value, the floor for a bit-identical sum), quantizes four
+ * values at a time with the draws made in the loop, works out the sparse form's varints only when
+ * that form can win, and decodes a sparse frame by touching only its nonzero positions (plus a
+ * +0 pass in add mode). The JS loops are the reference and the fallback (RINGTRAIN_NO_SIMD,
+ * big-endian hosts, segments under 64 values); tests pin both paths to the codec's output before
+ * the kernel (test/codec/stochastic-kernel.test.ts).
  */
 import { CodecIds, type Codec, type EncodeContext } from './codec.js';
 import {
@@ -47,6 +62,7 @@ import {
   writeVarint,
 } from './bytes.js';
 import { Prng, PrngStream } from './prng.js';
+import { UNPACK_ABOVE_MAX, stochasticKernel, type StochasticKernel } from './stochastic-kernel.js';
 
 export const STOCHASTIC_FORM_PACKED = 0;
 export const STOCHASTIC_FORM_SPARSE = 1;
@@ -63,37 +79,64 @@ const PACKED_HEADER = 8;
 const SPARSE_HEADER = 12;
 const TWO_POW_32 = 4294967296;
 
+/**
+ * Which implementation a codec runs: 'auto' (the WebAssembly kernel when available and the
+ * segment is long enough, else JS), or one forced, for tests and benchmarks ('wasm' throws when
+ * the kernel is unavailable).
+ */
+export type StochasticImpl = 'auto' | 'js' | 'wasm';
+
+/** Shorter segments run the JS loops: the kernel's calls, copies and views cost more there. */
+const KERNEL_MIN_VALUES = 64;
+
 export class StochasticCodec implements Codec {
   readonly name = 'stochastic' as const;
   readonly id = CodecIds.stochastic;
   readonly lossless = false;
   readonly levels: number;
   private readonly scratch = new Scratch();
+  private readonly kernel: StochasticKernel | null;
+  private readonly kernelMin: number;
 
-  constructor(levels = DEFAULT_STOCHASTIC_LEVELS) {
+  constructor(levels = DEFAULT_STOCHASTIC_LEVELS, impl: StochasticImpl = 'auto') {
     if (!Number.isInteger(levels) || levels < 1 || levels > MAX_STOCHASTIC_LEVELS) {
       throw usageError(`stochastic codec: levels must be an integer in 1..${MAX_STOCHASTIC_LEVELS}, got ${levels}`);
     }
     this.levels = levels;
+    this.kernel = impl === 'js' ? null : stochasticKernel();
+    if (impl === 'wasm' && !this.kernel) {
+      throw usageError('stochastic: the WebAssembly kernel is unavailable (no WebAssembly SIMD, a big-endian host, or RINGTRAIN_NO_SIMD set)');
+    }
+    this.kernelMin = impl === 'wasm' ? 0 : KERNEL_MIN_VALUES;
+  }
+
+  /** The implementation segments of `n` values run on. */
+  implFor(n: number): 'js' | 'wasm' {
+    return this.kernel && n >= this.kernelMin ? 'wasm' : 'js';
   }
 
   encode(values: Float32Array, ctx: EncodeContext): Uint8Array {
     const n = values.length;
-    const s = this.levels;
     const res = ctx.residual;
     if (res !== undefined && res.length !== n) {
       throw usageError(`stochastic encode: residual has ${res.length} values, segment has ${n}`);
     }
+    if (this.kernel && n >= this.kernelMin) return this.encodeWasm(this.kernel, values, ctx);
+    return this.encodeJs(values, ctx);
+  }
 
+  /** The reference encoder (and the fallback): every other path gives its bytes and residual. */
+  private encodeJs(values: Float32Array, ctx: EncodeContext): Uint8Array {
+    const n = values.length;
+    const s = this.levels;
+    const res = ctx.residual;
     const u = encodeInput(values, res, this.scratch);
 
     // Pass 1: the norm of u, in f64.
     let sumSq = 0;
     for (let i = 0; i < n; i++) sumSq += u[i] * u[i];
     const norm = roundUpToF32(Math.sqrt(sumSq));
-    if (!Number.isFinite(norm)) {
-      throw codecError(`stochastic encode: the norm of the segment is ${Math.sqrt(sumSq)}, beyond float32; only finite values can be sent`);
-    }
+    if (!Number.isFinite(norm)) throw normError(sumSq);
 
     // Pass 2: levels (as packed codes), the sizes of both forms, and the variance of Q(u).
     // One draw per position, so a value's coin does not depend on the other values; the coin
@@ -132,8 +175,7 @@ export class StochasticCodec implements Codec {
     // ||u||² whenever s² < n and the residual grows without bound.
     let sent = norm;
     if (res !== undefined && sumSq > 0) {
-      const varianceAbs = variance * (norm / s) ** 2;
-      sent = Math.fround((norm * sumSq) / (sumSq + varianceAbs));
+      sent = feedbackScale(norm, sumSq, variance, s);
       const value = codeValues(sent, s);
       for (let i = 0; i < n; i++) res[i] = u[i] - value[codes[i]];
     }
@@ -143,17 +185,11 @@ export class StochasticCodec implements Codec {
     const packedSize = PACKED_HEADER + packedBytes(n, bp);
     const sparseSize = SPARSE_HEADER + gapBytes + packedBytes(count, bs);
     const sparse = sparseSize < packedSize;
-    const bytes = new Uint8Array(sparse ? sparseSize : packedSize);
-    const dv = dataView(bytes);
-    bytes[0] = sparse ? STOCHASTIC_FORM_SPARSE : STOCHASTIC_FORM_PACKED;
-    dv.setUint16(2, s, true);
-    dv.setFloat32(4, sent, true);
-
+    const bytes = frameWithHeader(sparse, sparseSize, packedSize, s, sent, count);
     if (!sparse) {
       packFields(codes, bp, bytes, PACKED_HEADER);
       return bytes;
     }
-    dv.setUint32(8, count, true);
     let pos = SPARSE_HEADER;
     const nonzero = this.scratch.u32b(count); // the draws are used up; reuse their slot
     let j = 0;
@@ -167,6 +203,63 @@ export class StochasticCodec implements Codec {
       }
     }
     packFields(nonzero, bs, bytes, pos);
+    return bytes;
+  }
+
+  /**
+   * encodeJs in the kernel (stochastic-kernel.ts): the same norm, draws, levels, form choice,
+   * bytes and residual. The sparse form's gaps are only worked out when it can win: each takes
+   * at least a byte, so with count + its codes at least the packed size it cannot.
+   */
+  private encodeWasm(k: StochasticKernel, values: Float32Array, ctx: EncodeContext): Uint8Array {
+    const n = values.length;
+    const s = this.levels;
+    const res = ctx.residual;
+    const n4 = (n + 3) & ~3; // the kernels take multiples of 4 values; the zero padding is inert
+    k.ensure(n, s);
+    k.load(values, k.vAt);
+    if (res !== undefined) k.load(res, k.rAt);
+    const sumSq = res !== undefined ? k.k.sumsqR(k.vAt, k.rAt, n4) : k.k.sumsq(k.vAt, n4);
+    const norm = roundUpToF32(Math.sqrt(sumSq));
+    if (!Number.isFinite(norm)) throw normError(sumSq);
+
+    const bp = 1 + bitsFor(s);
+    const bs = 1 + bitsFor(s - 1);
+    const packedSize = PACKED_HEADER + packedBytes(n, bp);
+    if (norm === 0) {
+      // Every level is 0 (and sumSq = 0, so no residual update): all-zero codes or no nonzeros.
+      return frameWithHeader(SPARSE_HEADER < packedSize, SPARSE_HEADER, packedSize, s, 0, 0);
+    }
+    Prng.fromKey(ctx, PrngStream.stochastic).stateInto(k.i32, k.stateAt >> 2);
+    let count: number;
+    let sent = norm;
+    if (res !== undefined) {
+      k.f64[k.varianceAt >> 3] = 0;
+      count = k.k.quantizeR(k.vAt, k.rAt, n4, k.cAt, norm, s, k.stateAt, k.varianceAt);
+      sent = feedbackScale(norm, sumSq, k.variance(), s);
+      k.setTable(codeValues(sent, s));
+      k.k.residual(k.vAt, k.rAt, n4, k.cAt, k.tAt);
+      res.set(k.f32.subarray(k.rAt >> 2, (k.rAt >> 2) + n));
+    } else {
+      count = k.k.quantize(k.vAt, n4, k.cAt, norm, s, k.stateAt);
+    }
+
+    let sparseSize = Infinity;
+    let gapBytes = 0;
+    if (SPARSE_HEADER + count + packedBytes(count, bs) < packedSize) {
+      // The varints at B, the nonzero codes - 2 over the residual region (copied out already).
+      gapBytes = k.k.gather(k.cAt, n4, k.bAt, k.rAt);
+      sparseSize = SPARSE_HEADER + gapBytes + packedBytes(count, bs);
+    }
+    const sparse = sparseSize < packedSize;
+    const bytes = frameWithHeader(sparse, sparseSize, packedSize, s, sent, count);
+    if (sparse) {
+      k.k.pack(k.rAt, count, bs, k.bAt + gapBytes);
+      bytes.set(k.u8.subarray(k.bAt, k.bAt + sparseSize - SPARSE_HEADER), SPARSE_HEADER);
+    } else {
+      k.k.pack(k.cAt, n, bp, k.bAt);
+      bytes.set(k.u8.subarray(k.bAt, k.bAt + packedSize - PACKED_HEADER), PACKED_HEADER);
+    }
     return bytes;
   }
 
@@ -185,15 +278,16 @@ export class StochasticCodec implements Codec {
     if (!(norm >= 0) || !Number.isFinite(norm)) {
       throw codecError(`stochastic frame: norm must be finite and >= 0, got ${norm}`);
     }
-    // codes[i] = level << 1 | negative for every value (0 = zero), checked before out is touched.
-    const codes = this.scratch.u32(n);
-    if (form === STOCHASTIC_FORM_PACKED) {
-      readPacked(bytes, s, codes);
-    } else if (form === STOCHASTIC_FORM_SPARSE) {
-      readSparse(bytes, s, codes, this.scratch);
-    } else {
+    if (form !== STOCHASTIC_FORM_PACKED && form !== STOCHASTIC_FORM_SPARSE) {
       throw codecError(`stochastic frame: unknown form ${form}`);
     }
+    // The kernel reports a malformed frame as false; the JS checks below then throw its error.
+    if (this.kernel && n >= this.kernelMin && decodeWasm(this.kernel, bytes, out, mode, form, s, norm)) return;
+
+    // codes[i] = level << 1 | negative for every value (0 = zero), checked before out is touched.
+    const codes = this.scratch.u32(n);
+    if (form === STOCHASTIC_FORM_PACKED) readPacked(bytes, s, codes);
+    else readSparse(bytes, s, codes, this.scratch);
 
     // A lookup per code: signs are random, so `negative ? -m : m` would mispredict.
     const value = codeValues(norm, s);
@@ -203,6 +297,85 @@ export class StochasticCodec implements Codec {
       for (let i = 0; i < n; i++) out[i] += value[codes[i]];
     }
   }
+}
+
+/**
+ * decodeInto in the kernel, once the header has passed: false (out untouched) when anything
+ * else about the frame is wrong, as the JS checks would find.
+ */
+function decodeWasm(k: StochasticKernel, bytes: Uint8Array, out: Float32Array, mode: 'set' | 'add', form: number, s: number, norm: number): boolean {
+  const n = out.length;
+  const len = bytes.length;
+  k.ensure(n, s);
+  if (form === STOCHASTIC_FORM_PACKED) {
+    const bp = 1 + bitsFor(s);
+    if (len !== PACKED_HEADER + packedBytes(n, bp) || paddingSet(bytes, n * bp)) return false;
+    loadBody(k, bytes, PACKED_HEADER);
+    if (k.k.unpack(k.bAt, n, bp, (s << 1) | 1, k.cAt) !== 0) return false;
+    k.setCodeTable(norm, s, codeValues);
+    if (mode === 'add') k.load(out, k.vAt);
+    (mode === 'add' ? k.k.lookupAdd : k.k.lookupSet)(k.cAt, n, k.tAt, k.vAt);
+  } else {
+    if (len < SPARSE_HEADER) return false;
+    const count = dataView(bytes).getUint32(8, true);
+    const bs = 1 + bitsFor(s - 1);
+    const codeBytes = packedBytes(count, bs);
+    // Each gap takes 1..5 bytes: outside these bounds the JS checks refuse the frame.
+    if (count > n || len < SPARSE_HEADER + count + codeBytes || len > SPARSE_HEADER + 5 * count + codeBytes) return false;
+    loadBody(k, bytes, SPARSE_HEADER);
+    const gapsEnd = k.k.positions(k.bAt, k.bAt + len - SPARSE_HEADER, count, n, k.rAt);
+    if (gapsEnd < 0 || SPARSE_HEADER + gapsEnd + codeBytes !== len || paddingSet(bytes, count * bs)) return false;
+    if ((k.k.unpack(k.bAt + gapsEnd, count, bs, ((s - 1) << 1) | 1, k.cAt) & UNPACK_ABOVE_MAX) !== 0) return false;
+    k.setCodeTable(norm, s, codeValues);
+    const n4 = (n + 3) & ~3;
+    if (mode === 'add') {
+      k.load(out, k.vAt);
+      k.k.addZero(k.vAt, n4); // the JS decoder adds +0 at every zero level (-0 becomes +0)
+      k.k.scatterAdd(k.rAt, k.cAt, count, k.tAt, k.vAt);
+    } else {
+      k.f32.fill(0, k.vAt >> 2, (k.vAt >> 2) + n);
+      k.k.scatterSet(k.rAt, k.cAt, count, k.tAt, k.vAt);
+    }
+  }
+  out.set(k.f32.subarray(k.vAt >> 2, (k.vAt >> 2) + n));
+  return true;
+}
+
+/** Frame bytes from `from` on into the kernel's B region, with 8 zero bytes behind (it reads whole words). */
+function loadBody(k: StochasticKernel, bytes: Uint8Array, from: number): void {
+  const at = k.bAt + bytes.length - from;
+  k.u8.set(bytes.subarray(from), k.bAt);
+  for (let i = 0; i < 8; i++) k.u8[at + i] = 0;
+}
+
+/** Whether the last byte of a frame whose codes take `bits` bits has a padding bit set. */
+function paddingSet(bytes: Uint8Array, bits: number): boolean {
+  const used = bits & 7;
+  return used !== 0 && bytes[bytes.length - 1] >>> used !== 0;
+}
+
+/** A frame of the chosen form with its header written (and the sparse count); the rest zero. */
+function frameWithHeader(sparse: boolean, sparseSize: number, packedSize: number, s: number, scale: number, count: number): Uint8Array {
+  const bytes = new Uint8Array(sparse ? sparseSize : packedSize);
+  const dv = dataView(bytes);
+  bytes[0] = sparse ? STOCHASTIC_FORM_SPARSE : STOCHASTIC_FORM_PACKED;
+  dv.setUint16(2, s, true);
+  dv.setFloat32(4, scale, true);
+  if (sparse) dv.setUint32(8, count, true);
+  return bytes;
+}
+
+/**
+ * The norm field with error feedback, α·norm with α = ||u||² / (||u||² + E||Q(u) - u||²) (see
+ * encodeJs); `variance` is Σ p(1 - p) in index order.
+ */
+function feedbackScale(norm: number, sumSq: number, variance: number, s: number): number {
+  const varianceAbs = variance * (norm / s) ** 2;
+  return Math.fround((norm * sumSq) / (sumSq + varianceAbs));
+}
+
+function normError(sumSq: number): Error {
+  return codecError(`stochastic encode: the norm of the segment is ${Math.sqrt(sumSq)}, beyond float32; only finite values can be sent`);
 }
 
 function readPacked(bytes: Uint8Array, s: number, codes: Uint32Array): void {
