@@ -41,7 +41,7 @@ Options:
                         the same spells of host noise, so the ratios hold on a busy machine; the
                         summary shows the spread of the per-round ratios (default 1)
   --warmup N|auto       untimed samples before each size's timed ones (default auto: 4000
-                        allreduces, at most 256 MiB, at least 2 samples, so V8 has optimized
+                        allreduces, at most 2 GiB, at least 2 samples, so V8 has optimized
                         the path; MPI gets the same count)
   --segment-bytes LIST  pipelining segment size(s), e.g. 256KiB,512KiB,1MiB (default 512KiB)
   --baselines LIST      tcp,mpi (default); 'none' for our ring only
@@ -253,7 +253,7 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
   const totalRings = plan.rounds * plan.peers.length * (runnable.length * plan.segments.length + tcpRuns + (mpi ? 1 : 0));
   let ringNo = 0;
   const header = [
-    `# ringtrain bench: allreduce, float32 sum, ${plan.iters} timed samples${plan.rounds > 1 ? ` in each of ${plan.rounds} interleaved rounds (pooled)` : ''} after ${plan.warmup === 'auto' ? 'an automatic warm-up (4000 allreduces or 256 MiB per size)' : `${plan.warmup} warm-up`} (median and min of the slowest rank)`,
+    `# ringtrain bench: allreduce, float32 sum, ${plan.iters} timed samples${plan.rounds > 1 ? ` in each of ${plan.rounds} interleaved rounds (pooled)` : ''} after ${plan.warmup === 'auto' ? 'an automatic warm-up (4000 allreduces or 2 GiB per size)' : `${plan.warmup} warm-up`} (median and min of the slowest rank)`,
     `# host: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     `# peers: ${plan.hosts ? plan.hosts.map((h) => `${h.host}:${h.port}`).join(' ') : 'one process per rank on 127.0.0.1, port 0'}`,
   ];

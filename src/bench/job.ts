@@ -88,11 +88,15 @@ export type ParentMsg = z.infer<typeof ParentMsg>;
 /** Allreduces per timed sample: enough that a sample of a small vector lasts well over a timer tick. */
 
 /**
- * Allreduces an 'auto' warm-up runs: 4000, or fewer for big vectors (at most 256 MiB in all).
+ * Allreduces an 'auto' warm-up runs: 4000, or fewer for big vectors (at most 2 GiB in all).
  * Measured at 4 KiB, N = 2, 15 timed samples: after ~1000 allreduces 313 µs, after 3200 67 µs.
+ * The byte budget was 256 MiB (256 allreduces at 1 MiB) until a sweep showed 1 MiB at N = 2
+ * still warming up behind the 4 KiB and 64 KiB cells: 1000-1400 µs median and 1317 µs of CPU per
+ * allreduce per peer (more than the wall time: V8's compiler and GC threads still busy), against
+ * 540 µs and 527 µs CPU after 2000 warm-up allreduces.
  */
 export const WARMUP_ALLREDUCES = 4000;
-const WARMUP_BYTES = 256 << 20;
+const WARMUP_BYTES = 2 ** 31;
 
 /** Untimed samples before the timed ones for vectors of `bytes` (at least 2 with 'auto'). */
 export function warmupSamples(bytes: number, warmup: Warmup): number {

@@ -8,6 +8,7 @@ import { fillExpected, fillInput, countWrong } from '../../src/bench/pattern.js'
 import { parseMpiOutput } from '../../src/bench/mpi.js';
 import { makeRecord, roundRatioRange } from '../../src/bench/report.js';
 import { CellPool } from '../../src/bench/pool.js';
+import { parseWarmup, warmupSamples } from '../../src/bench/job.js';
 import { renderSvg } from '../../src/bench/svg.js';
 import { TcpRing } from '../../src/bench/tcp-ring.js';
 
@@ -145,6 +146,17 @@ describe('bench helpers', () => {
     pool.add({ ...base, impl: 'tcp' }, [300], 0, 1000);
     expect(roundRatioRange(ws, pool.records()[1])).toBe('-'); // 2 rounds against 3
     expect(roundRatioRange(makeRecord({ ...base, impl: 'ws' }, [1], 0, null), tcp)).toBe('-'); // one round
+  });
+
+  it('auto warm-up: 4000 allreduces, at most 2 GiB, at least 2 samples, in timed-sample units', () => {
+    expect(warmupSamples(4096, 'auto')).toBe(4000 / 32); // 32 allreduces per 4 KiB sample
+    expect(warmupSamples(1 << 20, 'auto')).toBe(2048);
+    expect(warmupSamples(64 << 20, 'auto')).toBe(32);
+    expect(warmupSamples(2 ** 31, 'auto')).toBe(2);
+    expect(warmupSamples(1 << 20, 7)).toBe(7);
+    expect(parseWarmup('auto')).toBe('auto');
+    expect(parseWarmup('12')).toBe(12);
+    expect(parseWarmup('-1')).toBeNull();
   });
 
   it('the input pattern sums exactly, and countWrong finds every difference', () => {

@@ -24,9 +24,9 @@ static int inner_repeats(long bytes) {
   return (int)k;
 }
 
-/* WARMUP "auto": the bench's warmupSamples (src/bench/job.ts), 4000 allreduces, at most 256 MiB. */
+/* WARMUP "auto": the bench's warmupSamples (src/bench/job.ts), 4000 allreduces, at most 2 GiB. */
 static int auto_warmup(long bytes) {
-  long ops = (256L << 20) / bytes;
+  long ops = (2048L << 20) / bytes;
   if (ops > 4000) ops = 4000;
   int inner = inner_repeats(bytes);
   long samples = (ops + inner - 1) / inner;
