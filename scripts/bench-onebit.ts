@@ -34,6 +34,8 @@ import { oneBitArenaKernel } from '../src/codec/onebit-kernel.js';
 import { allocRingVector, arenaOf, ringResidualOf } from '../src/codec/simd.js';
 import type { EncodeContext } from '../src/codec/codec.js';
 import { exitUsage, parseFlags } from './lib/bench-harness.js';
+import { gaussianVector } from './lib/vectors.js';
+import { median } from '../src/bench/units.js';
 
 const HELP = `Usage: npx tsx scripts/bench-onebit.ts [options]
 
@@ -67,23 +69,7 @@ interface Cell {
   samples: number[];
 }
 
-function gaussianVector(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const rnd = (): number => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) v[i] = Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
-  return v;
-}
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * One op on one implementation, as a closure the timer calls repeatedly (null: the op has no

@@ -2,8 +2,11 @@
  * Stochastic (QSGD) codec micro-benchmark: ns per value of encode (without and with error
  * feedback) and decodeInto ('set' and 'add'), the JS loops (the reference) against the
  * WebAssembly kernel (codec/stochastic-kernel.ts), for several levels s and segment lengths.
+ * A second table times a requantizing reduce-scatter step on the kernel: the three calls
+ * (decodeInto add, encode, with setDecoded decodeInto set) against addDecodedThenEncode.
  *
- *   npx tsx scripts/bench-stochastic.ts [--json FILE] [--sizes 4096,131072,262144] [--levels 1,7,255] [--samples S]
+ *   npx tsx scripts/bench-stochastic.ts [--json FILE] [--sizes 4096,131072,262144] [--levels 1,7,255]
+ *                                       [--fused-sizes 131072] [--samples S]
  *
  * Inputs are N(0,1); the frame decoded is the encoding of such a segment (at s = 1 and 7 the
  * sparse form, at s = 255 mostly sparse too from a few thousand values on). encode includes
@@ -11,6 +14,10 @@
  * cell is the median of S samples (default 15) of a timed loop of ≥ ~10 ms; the two
  * implementations' samples alternate so both see the same machine load. Timings come from a
  * shared machine and are noisy: compare ratios within one run.
+ *
+ * The fused rows: the incoming frame is the encoding of another N(0,1) segment at the same s;
+ * each call first resets the values to their N(0,1) start (a copy, in both columns, so the
+ * values do not drift towards the frame's few levels), the residual evolves as in training.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -18,22 +25,29 @@ import { performance } from 'node:perf_hooks';
 import { StochasticCodec } from '../src/codec/stochastic.js';
 import type { EncodeContext } from '../src/codec/codec.js';
 import { exitUsage, parseFlags } from './lib/bench-harness.js';
+import { gaussianVector } from './lib/vectors.js';
+import { median } from '../src/bench/units.js';
 
 const HELP = `Usage: npx tsx scripts/bench-stochastic.ts [options]
 
 ns per value of the stochastic codec's encode / encode with feedback / decode set / decode add:
-the JS loops against the WebAssembly kernel.
+the JS loops against the WebAssembly kernel; then a requantizing reduce-scatter step on the
+kernel, the three calls against addDecodedThenEncode.
 
-  --json FILE       write every measurement as JSON
-  --sizes LIST      segment lengths in values (default 4096,131072,262144)
-  --levels LIST     QSGD levels s (default 1,7,255)
-  --samples S       timed samples per cell, median reported (default 15)
+  --json FILE          write every measurement as JSON
+  --sizes LIST         segment lengths in values (default 4096,131072,262144)
+  --levels LIST        QSGD levels s (default 1,7,255)
+  --fused-sizes LIST   segment lengths of the fused-step table (default 131072)
+  --samples S          timed samples per cell, median reported (default 15)
 `;
 
 type Op = 'encode' | 'encode+feedback' | 'decode set' | 'decode add';
 type Impl = 'js' | 'wasm';
 const OPS: readonly Op[] = ['encode', 'encode+feedback', 'decode set', 'decode add'];
 const IMPLS: readonly Impl[] = ['js', 'wasm'];
+/** A requantizing reduce-scatter step, as the three calls or as addDecodedThenEncode. */
+type StepImpl = 'sequential' | 'fused';
+const STEP_IMPLS: readonly StepImpl[] = ['sequential', 'fused'];
 
 interface Cell {
   values: number;
@@ -49,23 +63,7 @@ interface Cell {
   frameBytes: number;
 }
 
-function gaussianVector(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const rnd = (): number => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) v[i] = Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
-  return v;
-}
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** One op as a closure the timer calls repeatedly, and the frame it encodes or decodes. */
 function workload(codec: StochasticCodec, op: Op, n: number): { fn: () => void; frame: Uint8Array } {
@@ -78,6 +76,46 @@ function workload(codec: StochasticCodec, op: Op, n: number): { fn: () => void; 
   const out = gaussianVector(n, 2 + n);
   // 'add' drifts out by a level per call; harmless for timing.
   return { fn: () => codec.decodeInto(frame, out, op === 'decode set' ? 'set' : 'add'), frame };
+}
+
+interface StepCell {
+  values: number;
+  levels: number;
+  residual: boolean;
+  setDecoded: boolean;
+  impl: StepImpl;
+  nsPerValue: number;
+  minNsPerValue: number;
+  samples: number[];
+  /** Form (0 packed, 1 sparse) and bytes of the incoming frame, and of the frame sent. */
+  inForm: number;
+  inBytes: number;
+  outForm: number;
+  outBytes: number;
+}
+
+/** One reduce-scatter step on the kernel codec, the three calls or fused. */
+function stepWorkload(codec: StochasticCodec, impl: StepImpl, n: number, withResidual: boolean, setDecoded: boolean): { fn: () => void; inFrame: Uint8Array; outFrame: () => Uint8Array } {
+  const base = gaussianVector(n, 3 + n);
+  const values = new Float32Array(n);
+  const residual = withResidual ? new Float32Array(n) : undefined;
+  const inFrame = codec.encode(gaussianVector(n, 4 + n), { seed: 1, step: 0, rank: 1, chunk: 0, segment: 0 });
+  let step = 0;
+  let last = inFrame;
+  const ctx = (): EncodeContext => ({ seed: 1, step: step++, rank: 0, chunk: 0, segment: 0, residual });
+  const fn =
+    impl === 'fused'
+      ? () => {
+          values.set(base);
+          last = codec.addDecodedThenEncode(inFrame, values, ctx(), setDecoded);
+        }
+      : () => {
+          values.set(base);
+          codec.decodeInto(inFrame, values, 'add');
+          last = codec.encode(values, ctx());
+          if (setDecoded) codec.decodeInto(last, values, 'set');
+        };
+  return { fn, inFrame, outFrame: () => last };
 }
 
 /** Repetitions for a sample of ≥ ~10 ms (after a warm-up of ≥ ~50 ms). */
@@ -109,14 +147,17 @@ function main(): void {
     sizes: { type: 'string' },
     levels: { type: 'string' },
     samples: { type: 'string' },
+    'fused-sizes': { type: 'string' },
   });
   const sizes = list(v.sizes, '4096,131072,262144', 'sizes');
   const levels = list(v.levels, '1,7,255', 'levels');
+  const fusedSizes = list(v['fused-sizes'], '131072', 'fused-sizes');
   for (const s of levels) if (s > 65535) exitUsage('bench-stochastic', `--levels takes s in 1..65535, got ${s}`);
   const samples = Number(v.samples ?? 15);
   if (!Number.isInteger(samples) || samples < 1) exitUsage('bench-stochastic', `--samples takes a positive integer, got '${String(v.samples)}'`);
 
   const cells: Cell[] = [];
+  const stepCells: StepCell[] = [];
   for (const s of levels) {
     let codecs: Record<Impl, StochasticCodec>;
     try {
@@ -133,6 +174,20 @@ function main(): void {
         work.forEach(([impl, w], j) => {
           cells.push({ values: n, levels: s, op, impl, nsPerValue: median(got[j]), minNsPerValue: Math.min(...got[j]), samples: got[j], form: w.frame[0], frameBytes: w.frame.length });
         });
+      }
+    }
+    for (const n of fusedSizes) {
+      for (const residual of [false, true]) {
+        for (const setDecoded of [false, true]) {
+          const work = STEP_IMPLS.map((impl) => [impl, stepWorkload(codecs.wasm, impl, n, residual, setDecoded)] as const);
+          const reps = work.map(([, w]) => calibrate(w.fn));
+          const got: number[][] = work.map(() => []);
+          for (let k = 0; k < samples; k++) work.forEach(([, w], j) => got[j].push(sample(w.fn, n, reps[j])));
+          work.forEach(([impl, w], j) => {
+            const out = w.outFrame();
+            stepCells.push({ values: n, levels: s, residual, setDecoded, impl, nsPerValue: median(got[j]), minNsPerValue: Math.min(...got[j]), samples: got[j], inForm: w.inFrame[0], inBytes: w.inFrame.length, outForm: out[0], outBytes: out.length });
+          });
+        }
       }
     }
   }
@@ -153,6 +208,26 @@ function main(): void {
       }
     }
   }
+  const step = (s: number, n: number, residual: boolean, setDecoded: boolean, impl: StepImpl): StepCell =>
+    stepCells.find((c) => c.levels === s && c.values === n && c.residual === residual && c.setDecoded === setDecoded && c.impl === impl)!;
+  const form = (f: number, b: number): string => `${f === 1 ? 'sparse' : 'packed'} ${b} B`;
+  lines.push(
+    '',
+    `Requantizing reduce-scatter step on the kernel, ns per value (median of ${samples}): decodeInto add + encode (+ decodeInto set) vs addDecodedThenEncode`,
+    '',
+    '| s | values | feedback | setDecoded | frame in | frame out | three calls | fused | calls / fused |',
+    '|---:|---:|---|---|---|---|---:|---:|---:|',
+  );
+  for (const s of levels) {
+    for (const n of fusedSizes) {
+      for (const residual of [false, true]) {
+        for (const setDecoded of [false, true]) {
+          const a = step(s, n, residual, setDecoded, 'sequential'), b = step(s, n, residual, setDecoded, 'fused');
+          lines.push(`| ${s} | ${n} | ${residual ? 'yes' : 'no'} | ${setDecoded} | ${form(a.inForm, a.inBytes)} | ${form(a.outForm, a.outBytes)} | ${a.nsPerValue.toFixed(3)} | ${b.nsPerValue.toFixed(3)} | ${(a.nsPerValue / b.nsPerValue).toFixed(2)}× |`);
+        }
+      }
+    }
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
   if (v.json) {
     const report = {
@@ -164,6 +239,7 @@ function main(): void {
       loadavg: loadavg(),
       samples,
       cells,
+      steps: stepCells,
     };
     writeFileSync(v.json as string, `${JSON.stringify(report, null, 2)}\n`);
   }

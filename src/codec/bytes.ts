@@ -281,3 +281,8 @@ export function unpackFields(buf: Uint8Array, pos: number, width: number, dst: U
   }
   return acc;
 }
+
+/** Whether two views share any byte of memory (a frame read while the values it overlaps are written would be corrupted). */
+export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}

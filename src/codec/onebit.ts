@@ -35,7 +35,7 @@
  * means of those sets), and non-zero padding bits.
  */
 import { CodecIds, type Codec, type EncodeContext } from './codec.js';
-import { HOST_LE, codecError, usageError } from './bytes.js';
+import { HOST_LE, codecError, overlaps, usageError } from './bytes.js';
 import { oneBitArenaKernel, oneBitKernel, type FusedFrames, type OneBitKernel, type SignSums } from './onebit-kernel.js';
 
 const HEADER = 8;
@@ -210,9 +210,6 @@ export class OneBitCodec implements Codec {
   }
 }
 
-function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
 
 /**
  * Checks a frame of n values (length, scales, padding bits) and leaves its scales in scaleF32;

@@ -103,10 +103,12 @@ export class StochasticKernel {
   readonly k: StochasticExports;
   private capacity = -1;
   private tableEntries = 0;
-  /** What setCodeTable last wrote (tableS = 0: T holds something else). */
+  /** What setCodeTable last wrote (tableS = 0: nothing yet). */
   private tableS = 0;
   private tableNorm = 0;
   private tableAt = 0;
+  /** Fused add-then-encodes (StochasticCodec.addDecodedThenEncode) run here so far. */
+  fused = 0;
   vAt = 0;
   rAt = 0;
   cAt = 0;
@@ -182,12 +184,6 @@ export class StochasticKernel {
   /** The variance quantize_r left. */
   variance(): number {
     return this.f64[VARIANCE >> 3];
-  }
-
-  /** Writes a code table (codeValues) at T. */
-  setTable(table: Float32Array): void {
-    this.f32.set(table, this.tAt >> 2);
-    this.tableS = 0;
   }
 
   /**

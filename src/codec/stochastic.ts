@@ -45,6 +45,13 @@
  * +0 pass in add mode). The JS loops are the reference and the fallback (RINGTRAIN_NO_SIMD,
  * big-endian hosts, segments under 64 values); tests pin both paths to the codec's output before
  * the kernel (test/codec/stochastic-kernel.test.ts).
+ *
+ * addDecodedThenEncode fuses a requantizing reduce-scatter step (add the incoming frame,
+ * re-encode, on the owner's step set the decoded values) in the kernel's memory: the values go
+ * in and out once. The step is the encoder's arithmetic, so the gain is the copies and the
+ * re-decode (bench-stochastic's second table, 128K-value segments, noisy 2-core machine):
+ * ~1.0-1.06× at s = 1 and 7 (~4.2-9.4 ns per value), ~1.2× at s = 255 with the set;
+ * test/codec/stochastic-fused.test.ts pins it to the three calls.
  */
 import { CodecIds, type Codec, type EncodeContext } from './codec.js';
 import {
@@ -53,6 +60,7 @@ import {
   bitsFor,
   codecError,
   dataView,
+  overlaps,
   encodeInput,
   packFields,
   packedBytes,
@@ -88,6 +96,13 @@ export type StochasticImpl = 'auto' | 'js' | 'wasm';
 
 /** Shorter segments run the JS loops: the kernel's calls, copies and views cost more there. */
 const KERNEL_MIN_VALUES = 64;
+/**
+ * addDecodedThenEncode sets the decoded values of a sparse frame with count · this < n nonzero
+ * levels by a scatter (a varint and a store per nonzero, a fill per value), else by a lookup
+ * over all the codes: at s = 1 and 7 (a few hundred nonzeros in 128K values) ~0.5 ns per value
+ * less than the lookup; near n/2 nonzeros (s = 255) the two measured within the noise here.
+ */
+const SCATTER_SET_BELOW = 4;
 
 export class StochasticCodec implements Codec {
   readonly name = 'stochastic' as const;
@@ -121,7 +136,13 @@ export class StochasticCodec implements Codec {
     if (res !== undefined && res.length !== n) {
       throw usageError(`stochastic encode: residual has ${res.length} values, segment has ${n}`);
     }
-    if (this.kernel && n >= this.kernelMin) return this.encodeWasm(this.kernel, values, ctx);
+    const k = this.kernel;
+    if (k && n >= this.kernelMin) {
+      k.ensure(n, this.levels);
+      k.load(values, k.vAt);
+      if (res !== undefined) k.load(res, k.rAt);
+      return this.encodeWasm(k, n, ctx, null, false);
+    }
     return this.encodeJs(values, ctx);
   }
 
@@ -207,27 +228,37 @@ export class StochasticCodec implements Codec {
   }
 
   /**
-   * encodeJs in the kernel (stochastic-kernel.ts): the same norm, draws, levels, form choice,
-   * bytes and residual. The sparse form's gaps are only worked out when it can win: each takes
-   * at least a byte, so with count + its codes at least the packed size it cannot.
+   * encodeJs in the kernel (stochastic-kernel.ts), on the n values (and residual) already in V
+   * (and R), zero-padded: the same norm, draws, levels, form choice, bytes and residual. The
+   * sparse form's gaps are only worked out when it can win: each takes at least a byte, so with
+   * count + its codes at least the packed size it cannot.
+   *
+   * For addDecodedThenEncode, `valuesOut` takes V at the end (the values with the frame added),
+   * or with setDecoded the decoded values of the frame produced (from the codes still in C, or
+   * the sparse form's varints and codes still at B and R); on a non-finite norm it takes V
+   * before the error is thrown, as the three calls leave the values.
    */
-  private encodeWasm(k: StochasticKernel, values: Float32Array, ctx: EncodeContext): Uint8Array {
-    const n = values.length;
+  private encodeWasm(k: StochasticKernel, n: number, ctx: EncodeContext, valuesOut: Float32Array | null, setDecoded: boolean): Uint8Array {
     const s = this.levels;
     const res = ctx.residual;
     const n4 = (n + 3) & ~3; // the kernels take multiples of 4 values; the zero padding is inert
-    k.ensure(n, s);
-    k.load(values, k.vAt);
-    if (res !== undefined) k.load(res, k.rAt);
     const sumSq = res !== undefined ? k.k.sumsqR(k.vAt, k.rAt, n4) : k.k.sumsq(k.vAt, n4);
     const norm = roundUpToF32(Math.sqrt(sumSq));
-    if (!Number.isFinite(norm)) throw normError(sumSq);
+    if (!Number.isFinite(norm)) {
+      if (valuesOut) valuesOut.set(k.f32.subarray(k.vAt >> 2, (k.vAt >> 2) + n));
+      throw normError(sumSq);
+    }
 
     const bp = 1 + bitsFor(s);
     const bs = 1 + bitsFor(s - 1);
     const packedSize = PACKED_HEADER + packedBytes(n, bp);
     if (norm === 0) {
-      // Every level is 0 (and sumSq = 0, so no residual update): all-zero codes or no nonzeros.
+      // Every level is 0 (and sumSq = 0, so no residual update): all-zero codes or no nonzeros,
+      // which decode to +0 (C was not written).
+      if (valuesOut) {
+        if (setDecoded) valuesOut.fill(0);
+        else valuesOut.set(k.f32.subarray(k.vAt >> 2, (k.vAt >> 2) + n));
+      }
       return frameWithHeader(SPARSE_HEADER < packedSize, SPARSE_HEADER, packedSize, s, 0, 0);
     }
     Prng.fromKey(ctx, PrngStream.stochastic).stateInto(k.i32, k.stateAt >> 2);
@@ -237,7 +268,7 @@ export class StochasticCodec implements Codec {
       k.f64[k.varianceAt >> 3] = 0;
       count = k.k.quantizeR(k.vAt, k.rAt, n4, k.cAt, norm, s, k.stateAt, k.varianceAt);
       sent = feedbackScale(norm, sumSq, k.variance(), s);
-      k.setTable(codeValues(sent, s));
+      k.setCodeTable(sent, s, codeValues);
       k.k.residual(k.vAt, k.rAt, n4, k.cAt, k.tAt);
       res.set(k.f32.subarray(k.rAt >> 2, (k.rAt >> 2) + n));
     } else {
@@ -260,28 +291,31 @@ export class StochasticCodec implements Codec {
       k.k.pack(k.cAt, n, bp, k.bAt);
       bytes.set(k.u8.subarray(k.bAt, k.bAt + packedSize - PACKED_HEADER), PACKED_HEADER);
     }
+    if (valuesOut) {
+      if (setDecoded) {
+        // What decodeInto(bytes, values, 'set') gives: codeValues(sent, s) at every code. A
+        // sparse frame with few nonzeros is cheaper to scatter (its positions from the varints
+        // still at B, over the codes, packed already; its codes - 2 still at R) than to look up.
+        k.setCodeTable(sent, s, codeValues);
+        if (sparse && count * SCATTER_SET_BELOW < n) {
+          k.k.positions(k.bAt, k.bAt + gapBytes, count, n, k.cAt);
+          k.f32.fill(0, k.vAt >> 2, (k.vAt >> 2) + n);
+          k.k.scatterSet(k.cAt, k.rAt, count, k.tAt, k.vAt);
+        } else {
+          k.k.lookupSet(k.cAt, n, k.tAt, k.vAt);
+        }
+      }
+      valuesOut.set(k.f32.subarray(k.vAt >> 2, (k.vAt >> 2) + n));
+    }
     return bytes;
   }
 
   /** Checks the whole frame before writing, so on E_CODEC out is unchanged. */
   decodeInto(bytes: Uint8Array, out: Float32Array, mode: 'set' | 'add'): void {
     const n = out.length;
-    if (bytes.length < PACKED_HEADER) {
-      throw codecError(`stochastic frame: ${bytes.length} bytes is shorter than its header`);
-    }
-    const dv = dataView(bytes);
-    const form = bytes[0];
-    if (bytes[1] !== 0) throw codecError('stochastic frame: reserved header byte is not zero');
-    const s = dv.getUint16(2, true);
-    if (s === 0) throw codecError('stochastic frame: levels s = 0');
-    const norm = dv.getFloat32(4, true);
-    if (!(norm >= 0) || !Number.isFinite(norm)) {
-      throw codecError(`stochastic frame: norm must be finite and >= 0, got ${norm}`);
-    }
-    if (form !== STOCHASTIC_FORM_PACKED && form !== STOCHASTIC_FORM_SPARSE) {
-      throw codecError(`stochastic frame: unknown form ${form}`);
-    }
-    // The kernel reports a malformed frame as false; the JS checks below then throw its error.
+    const { form, s, norm } = readHeader(bytes);
+    // The kernel reports a malformed frame as false; the JS checks below then throw its error
+    // (or, for the one frame the kernel leaves to JS, pass and the JS loop decodes it).
     if (this.kernel && n >= this.kernelMin && decodeWasm(this.kernel, bytes, out, mode, form, s, norm)) return;
 
     // codes[i] = level << 1 | negative for every value (0 = zero), checked before out is touched.
@@ -297,6 +331,78 @@ export class StochasticCodec implements Codec {
       for (let i = 0; i < n; i++) out[i] += value[codes[i]];
     }
   }
+
+  /**
+   * decodeInto(frame, values, 'add'), then encode(values, ctx), then, when setDecoded,
+   * decodeInto(the new frame, values, 'set'): a reduce-scatter step of the ring in requantize
+   * mode (setDecoded on the owner's last one). In the kernel the values (and residual) are copied
+   * in once, the frame is added there (lookup-add, or the +0 pass and a scatter-add for a sparse
+   * frame), the encoder runs on the same memory, and the values go out once (with setDecoded,
+   * the new codes' values: a lookup, or a scatter for a sparse frame); the three calls copy the
+   * values in and out two or three times, and the set copies in and parses its own frame again.
+   * The returned frame, the values and ctx.residual end bit for bit as the three calls leave
+   * them. The JS loops (and segments under 64 values) run the three calls, as does a frame that
+   * shares memory with the values or residual (as OneBitCodec does; here the frame is copied
+   * into the kernel before anything is written, so only for symmetry and safety).
+   *
+   * Errors, as the three calls: a malformed frame throws decodeInto's E_CODEC before anything is
+   * written (values and residual unchanged); a norm beyond f32 throws encode's E_CODEC with the
+   * frame added to the values and the residual unchanged. A residual of the wrong length is
+   * refused first, before the values are touched.
+   */
+  addDecodedThenEncode(frame: Uint8Array, values: Float32Array, ctx: EncodeContext, setDecoded: boolean): Uint8Array {
+    const n = values.length;
+    const res = ctx.residual;
+    if (res !== undefined && res.length !== n) {
+      throw usageError(`stochastic encode: residual has ${res.length} values, segment has ${n}`);
+    }
+    const { form, s, norm } = readHeader(frame);
+    const k = this.kernel;
+    if (k && n >= this.kernelMin && !overlaps(frame, values) && !(res !== undefined && overlaps(frame, res))) {
+      k.ensure(n, Math.max(s, this.levels));
+      k.load(values, k.vAt);
+      // Sparse positions go through R, so the residual comes in after the frame is added.
+      if (decodeInKernel(k, frame, n, 'add', form, s, norm)) {
+        if (res !== undefined) k.load(res, k.rAt);
+        const bytes = this.encodeWasm(k, n, ctx, values, setDecoded);
+        k.fused++;
+        return bytes;
+      }
+      // Malformed (the three calls throw decodeInto's error; nothing written yet), or the frame
+      // decodeInKernel leaves to the JS loop.
+    }
+    this.decodeInto(frame, values, 'add');
+    const bytes = this.encode(values, ctx);
+    if (setDecoded) this.decodeInto(bytes, values, 'set');
+    return bytes;
+  }
+}
+
+
+interface FrameHeader {
+  readonly form: number;
+  readonly s: number;
+  readonly norm: number;
+}
+
+/** The header's form, s and norm; throws E_CODEC when any is malformed. */
+function readHeader(bytes: Uint8Array): FrameHeader {
+  if (bytes.length < PACKED_HEADER) {
+    throw codecError(`stochastic frame: ${bytes.length} bytes is shorter than its header`);
+  }
+  const dv = dataView(bytes);
+  const form = bytes[0];
+  if (bytes[1] !== 0) throw codecError('stochastic frame: reserved header byte is not zero');
+  const s = dv.getUint16(2, true);
+  if (s === 0) throw codecError('stochastic frame: levels s = 0');
+  const norm = dv.getFloat32(4, true);
+  if (!(norm >= 0) || !Number.isFinite(norm)) {
+    throw codecError(`stochastic frame: norm must be finite and >= 0, got ${norm}`);
+  }
+  if (form !== STOCHASTIC_FORM_PACKED && form !== STOCHASTIC_FORM_SPARSE) {
+    throw codecError(`stochastic frame: unknown form ${form}`);
+  }
+  return { form, s, norm };
 }
 
 /**
@@ -305,39 +411,53 @@ export class StochasticCodec implements Codec {
  */
 function decodeWasm(k: StochasticKernel, bytes: Uint8Array, out: Float32Array, mode: 'set' | 'add', form: number, s: number, norm: number): boolean {
   const n = out.length;
-  const len = bytes.length;
   k.ensure(n, s);
+  if (mode === 'add') k.load(out, k.vAt);
+  if (!decodeInKernel(k, bytes, n, mode, form, s, norm)) return false;
+  out.set(k.f32.subarray(k.vAt >> 2, (k.vAt >> 2) + n));
+  return true;
+}
+
+/**
+ * A frame of n values (header checked) decoded into V, which in add mode holds the target,
+ * zero-padded to a multiple of 4 values; the caller has called k.ensure(n, ≥ s). False, V
+ * untouched, when anything else about the frame is wrong, or for the one sparse frame the
+ * kernel cannot add exactly (below); the JS loops then check and decode it. Uses B, C, T and
+ * (sparse) R.
+ */
+function decodeInKernel(k: StochasticKernel, bytes: Uint8Array, n: number, mode: 'set' | 'add', form: number, s: number, norm: number): boolean {
+  const len = bytes.length;
   if (form === STOCHASTIC_FORM_PACKED) {
     const bp = 1 + bitsFor(s);
     if (len !== PACKED_HEADER + packedBytes(n, bp) || paddingSet(bytes, n * bp)) return false;
     loadBody(k, bytes, PACKED_HEADER);
     if (k.k.unpack(k.bAt, n, bp, (s << 1) | 1, k.cAt) !== 0) return false;
     k.setCodeTable(norm, s, codeValues);
-    if (mode === 'add') k.load(out, k.vAt);
     (mode === 'add' ? k.k.lookupAdd : k.k.lookupSet)(k.cAt, n, k.tAt, k.vAt);
-  } else {
-    if (len < SPARSE_HEADER) return false;
-    const count = dataView(bytes).getUint32(8, true);
-    const bs = 1 + bitsFor(s - 1);
-    const codeBytes = packedBytes(count, bs);
-    // Each gap takes 1..5 bytes: outside these bounds the JS checks refuse the frame.
-    if (count > n || len < SPARSE_HEADER + count + codeBytes || len > SPARSE_HEADER + 5 * count + codeBytes) return false;
-    loadBody(k, bytes, SPARSE_HEADER);
-    const gapsEnd = k.k.positions(k.bAt, k.bAt + len - SPARSE_HEADER, count, n, k.rAt);
-    if (gapsEnd < 0 || SPARSE_HEADER + gapsEnd + codeBytes !== len || paddingSet(bytes, count * bs)) return false;
-    if ((k.k.unpack(k.bAt + gapsEnd, count, bs, ((s - 1) << 1) | 1, k.cAt) & UNPACK_ABOVE_MAX) !== 0) return false;
-    k.setCodeTable(norm, s, codeValues);
-    const n4 = (n + 3) & ~3;
-    if (mode === 'add') {
-      k.load(out, k.vAt);
-      k.k.addZero(k.vAt, n4); // the JS decoder adds +0 at every zero level (-0 becomes +0)
-      k.k.scatterAdd(k.rAt, k.cAt, count, k.tAt, k.vAt);
-    } else {
-      k.f32.fill(0, k.vAt >> 2, (k.vAt >> 2) + n);
-      k.k.scatterSet(k.rAt, k.cAt, count, k.tAt, k.vAt);
-    }
+    return true;
   }
-  out.set(k.f32.subarray(k.vAt >> 2, (k.vAt >> 2) + n));
+  if (len < SPARSE_HEADER) return false;
+  const count = dataView(bytes).getUint32(8, true);
+  const bs = 1 + bitsFor(s - 1);
+  const codeBytes = packedBytes(count, bs);
+  // Each gap takes 1..5 bytes: outside these bounds the JS checks refuse the frame.
+  if (count > n || len < SPARSE_HEADER + count + codeBytes || len > SPARSE_HEADER + 5 * count + codeBytes) return false;
+  loadBody(k, bytes, SPARSE_HEADER);
+  const gapsEnd = k.k.positions(k.bAt, k.bAt + len - SPARSE_HEADER, count, n, k.rAt);
+  if (gapsEnd < 0 || SPARSE_HEADER + gapsEnd + codeBytes !== len || paddingSet(bytes, count * bs)) return false;
+  if ((k.k.unpack(k.bAt + gapsEnd, count, bs, ((s - 1) << 1) | 1, k.cAt) & UNPACK_ABOVE_MAX) !== 0) return false;
+  k.setCodeTable(norm, s, codeValues);
+  if (mode === 'add') {
+    // The kernel adds +0 everywhere, then the levels: (x + 0) + t, where the JS decoder adds
+    // x + t once. They differ only for x = -0, t = -0 (+0 against -0), and t = -0 only when
+    // norm / s underflows f32 (a norm of a few subnormals): leave that frame to JS.
+    if (Math.fround(norm / s) === 0 && count > 0) return false;
+    k.k.addZero(k.vAt, (n + 3) & ~3); // the JS decoder adds +0 at every zero level (-0 becomes +0)
+    k.k.scatterAdd(k.rAt, k.cAt, count, k.tAt, k.vAt);
+  } else {
+    k.f32.fill(0, k.vAt >> 2, (k.vAt >> 2) + n);
+    k.k.scatterSet(k.rAt, k.cAt, count, k.tAt, k.vAt);
+  }
   return true;
 }
 
