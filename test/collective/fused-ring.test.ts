@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { startRing, stopRing, seededVector, sameBytes } from '../helpers/ring.js';
+import { startRing, stopRing, expectRingsAgree } from '../helpers/ring.js';
 import { OneBitCodec } from '../../src/codec/onebit.js';
 import type { Codec } from '../../src/codec/codec.js';
 import { oneBitArenaKernel } from '../../src/codec/onebit-kernel.js';
@@ -31,20 +31,7 @@ describe('the ring reduce-scatter with the fused 1-bit add+encode', () => {
           return k ? k.fusedInStaging + k.fusedViaScratch : null;
         };
         const before = a.map((x) => fusedCalls(x.v));
-        for (let step = 0; step < 3; step++) {
-          for (let r = 0; r < n; r++) {
-            const g = seededVector(d, 100 * step + r + 1, 3);
-            a[r].v.set(g);
-            b[r].v.set(g);
-          }
-          await Promise.all(fusedRing.map((p, r) => p.allreduce(a[r].v, a[r].r)));
-          await Promise.all(plainRing.map((p, r) => p.allreduce(b[r].v, b[r].r)));
-          for (let r = 0; r < n; r++) {
-            expect(sameBytes(a[r].v, b[r].v), `step ${step} rank ${r}: values`).toBe(true);
-            expect(sameBytes(a[r].r, b[r].r), `step ${step} rank ${r}: residual`).toBe(true);
-            expect(sameBytes(a[r].v, a[0].v), `step ${step} rank ${r} vs rank 0`).toBe(true);
-          }
-        }
+        await expectRingsAgree(fusedRing, a, plainRing, b);
         for (let r = 0; r < n; r++) if (before[r] !== null) expect(fusedCalls(a[r].v), `rank ${r} ran the fused kernel`).toBeGreaterThan(before[r]!);
       } finally {
         await stopRing(fusedRing);

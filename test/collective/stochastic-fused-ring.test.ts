@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { startRing, stopRing, seededVector, sameBytes } from '../helpers/ring.js';
+import { startRing, stopRing, expectRingsAgree } from '../helpers/ring.js';
 import { StochasticCodec } from '../../src/codec/stochastic.js';
 import { stochasticKernel } from '../../src/codec/stochastic-kernel.js';
 import type { Codec } from '../../src/codec/codec.js';
@@ -38,20 +38,7 @@ describe('the ring reduce-scatter with the fused stochastic add+encode', () => {
         // Without WebAssembly SIMD (RINGTRAIN_NO_SIMD) there is no kernel: the bits must still match.
         const k = stochasticKernel();
         const before = k?.fused ?? 0;
-        for (let step = 0; step < 3; step++) {
-          for (let r = 0; r < n; r++) {
-            const g = seededVector(d, 100 * step + r + 1, 3);
-            a[r].v.set(g);
-            b[r].v.set(g);
-          }
-          await Promise.all(fusedRing.map((p, r) => p.allreduce(a[r].v, a[r].r)));
-          await Promise.all(plainRing.map((p, r) => p.allreduce(b[r].v, b[r].r)));
-          for (let r = 0; r < n; r++) {
-            expect(sameBytes(a[r].v, b[r].v), `step ${step} rank ${r}: values`).toBe(true);
-            if (a[r].r) expect(sameBytes(a[r].r!, b[r].r!), `step ${step} rank ${r}: residual`).toBe(true);
-            expect(sameBytes(a[r].v, a[0].v), `step ${step} rank ${r} vs rank 0`).toBe(true);
-          }
-        }
+        await expectRingsAgree(fusedRing, a, plainRing, b);
         // Every peer is in this process and shares the kernel; the plain ring never calls it fused.
         if (k) expect(k.fused - before, 'the fused kernel ran').toBeGreaterThan(0);
       } finally {
