@@ -44,7 +44,9 @@ Options:
                         allreduces, at most 2 GiB, at least 2 samples, so V8 has optimized
                         the path; MPI gets the same count)
   --segment-bytes LIST  pipelining segment size(s), e.g. 256KiB,512KiB,1MiB (default 512KiB)
-  --baselines LIST      tcp,mpi (default); 'none' for our ring only
+  --baselines LIST      tcp,mpi (default), plus mpi-ring: MPI_Allreduce forced to Open MPI's ring
+                        algorithm (same algorithm as ours; by default Open MPI picks one by size,
+                        e.g. recursive doubling); 'none' for our ring only
   --json FILE           write every cell as JSON records
   --svg FILE            write busbw vs size (one line per N and implementation)
   --timeout-ms MS       give up on one ring after this long (default 600000)
@@ -201,7 +203,7 @@ function makePlan(values: Record<string, string | boolean | undefined>): Plan {
   for (const m of modes) if (!['requantize', 'allgather'].includes(m)) throw usage(`unknown mode '${m}' (requantize or allgather)`);
   const baselinesText = (values.baselines as string | undefined) ?? 'tcp,mpi';
   const baselines = new Set(baselinesText === 'none' ? [] : baselinesText.split(',').filter(Boolean));
-  for (const b of baselines) if (b !== 'tcp' && b !== 'mpi') throw usage(`unknown baseline '${b}' (tcp, mpi or none)`);
+  for (const b of baselines) if (b !== 'tcp' && b !== 'mpi' && b !== 'mpi-ring') throw usage(`unknown baseline '${b}' (tcp, mpi, mpi-ring or none)`);
   const segments = values['segment-bytes'] ? parseSizeList(values['segment-bytes'] as string) : [512 * 1024];
   for (const s of segments) if (s < 1024) throw usage(`--segment-bytes must be at least 1KiB, got ${s}`);
   return {
@@ -233,7 +235,7 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
   };
   const printing = plan.rank === null || plan.rank === 0;
   let mpi: MpiBaseline | null = null;
-  if (plan.baselines.has('mpi')) {
+  if (plan.baselines.has('mpi') || plan.baselines.has('mpi-ring')) {
     if (plan.hosts) note('MPI baseline skipped: it runs on loopback only (no hostfile support)');
     else {
       const m = await MpiBaseline.prepare();
@@ -250,7 +252,8 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
     }
   }
   const tcpRuns = plan.baselines.has('tcp') ? plan.segments.length : 0;
-  const totalRings = plan.rounds * plan.peers.length * (runnable.length * plan.segments.length + tcpRuns + (mpi ? 1 : 0));
+  const mpiRuns = mpi ? Number(plan.baselines.has('mpi')) + Number(plan.baselines.has('mpi-ring')) : 0;
+  const totalRings = plan.rounds * plan.peers.length * (runnable.length * plan.segments.length + tcpRuns + mpiRuns);
   let ringNo = 0;
   const header = [
     `# ringtrain bench: allreduce, float32 sum, ${plan.iters} timed samples${plan.rounds > 1 ? ` in each of ${plan.rounds} interleaved rounds (pooled)` : ''} after ${plan.warmup === 'auto' ? 'an automatic warm-up (4000 allreduces or 2 GiB per size)' : `${plan.warmup} warm-up`} (median and min of the slowest rank)`,
@@ -261,24 +264,27 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
   try {
     for (const n of plan.peers) {
       const start = records.length;
-      type Unit = { impl: BenchImpl | 'mpi'; codec: CodecName; mode: string; seg: number };
+      type Unit = { impl: BenchImpl | 'mpi' | 'mpi-ring'; codec: CodecName; mode: string; seg: number };
       const units: Unit[] = [];
       for (const { codec, mode } of runnable) for (const seg of plan.segments) units.push({ impl: 'ws', codec, mode, seg });
       if (plan.baselines.has('tcp')) for (const seg of plan.segments) units.push({ impl: 'tcp', codec: 'dense', mode: 'requantize', seg });
-      if (mpi) units.push({ impl: 'mpi', codec: 'dense', mode: 'requantize', seg: 0 });
+      if (mpi && plan.baselines.has('mpi')) units.push({ impl: 'mpi', codec: 'dense', mode: 'requantize', seg: 0 });
+      if (mpi && plan.baselines.has('mpi-ring')) units.push({ impl: 'mpi-ring', codec: 'dense', mode: 'requantize', seg: 0 });
       const pool = new CellPool();
       for (let round = 0; round < plan.rounds; round++) {
         const roundLabel = plan.rounds > 1 ? ` round ${round + 1}/${plan.rounds}` : '';
         // Alternate the order, so no implementation always runs first (or right after another).
         for (const run of round % 2 === 0 ? units : [...units].reverse()) {
           ringNo++;
-          if (run.impl === 'mpi') {
-            progress(`[${ringNo}/${totalRings}] MPI N=${n}${roundLabel}: mpirun -np ${n}`);
+          if (run.impl === 'mpi' || run.impl === 'mpi-ring') {
+            const impl = run.impl;
+            const what = impl === 'mpi' ? 'MPI' : "MPI (Open MPI's ring)";
+            progress(`[${ringNo}/${totalRings}] ${what} N=${n}${roundLabel}: mpirun -np ${n}`);
             try {
-              const cells = await mpi!.run(n, plan.sizes, plan.iters, plan.warmup, plan.timeoutMs);
-              for (const c of cells) pool.add({ impl: 'mpi', N: n, bytes: c.bytes, codec: 'dense', mode: 'requantize', segmentBytes: null }, c.samplesUs, c.wrong, null);
+              const cells = await mpi!.run(n, plan.sizes, plan.iters, plan.warmup, plan.timeoutMs, impl === 'mpi-ring');
+              for (const c of cells) pool.add({ impl, N: n, bytes: c.bytes, codec: 'dense', mode: 'requantize', segmentBytes: null }, c.samplesUs, c.wrong, null);
             } catch (e) {
-              note(`MPI baseline N=${n}${roundLabel} failed: ${String((e as { stderr?: string }).stderr || (e as Error).message).trim().split('\n').slice(-2).join(' | ')}`);
+              note(`${what} baseline N=${n}${roundLabel} failed: ${String((e as { stderr?: string }).stderr || (e as Error).message).trim().split('\n').slice(-2).join(' | ')}`);
             }
             continue;
           }
@@ -308,11 +314,12 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
         const mine = records.slice(start);
         const hasTcp = mine.some((r) => r.impl === 'tcp');
         const mpiName = mine.some((r) => r.impl === 'mpi') ? (mpi?.version ?? 'MPI') : null;
+        const mpiRing = mine.some((r) => r.impl === 'mpi-ring');
         const blocks: string[] = [];
         for (const { codec, mode } of runnable) {
           for (const seg of plan.segments) {
             const rows = mine.filter((r) => r.impl === 'ws' && r.codec === codec && r.mode === mode && r.segmentBytes === seg);
-            blocks.push(formatTable(`ringtrain ws ring, N=${n}, codec ${codec}${codec === 'dense' ? '' : `/${mode}`}, segment ${formatSize(seg)}`, rows, mine, { tcp: hasTcp, mpi: mpiName }));
+            blocks.push(formatTable(`ringtrain ws ring, N=${n}, codec ${codec}${codec === 'dense' ? '' : `/${mode}`}, segment ${formatSize(seg)}`, rows, mine, { tcp: hasTcp, mpi: mpiName, mpiRing }));
           }
         }
         for (const seg of plan.segments) {
@@ -321,6 +328,8 @@ async function runSweep(plan: Plan, jsonPath: string | undefined, svgPath: strin
         }
         const mpiRows = mine.filter((r) => r.impl === 'mpi');
         if (mpiRows.length) blocks.push(formatTable(`baseline: ${mpiName} MPI_Allreduce, --mca btl tcp,self, N=${n}`, mpiRows, mine, { tcp: false, mpi: null }));
+        const ringRows = mine.filter((r) => r.impl === 'mpi-ring');
+        if (ringRows.length) blocks.push(formatTable(`baseline: ${mpi?.version ?? 'MPI'} MPI_Allreduce with its ring algorithm (coll_tuned_allreduce_algorithm 4), --mca btl tcp,self, N=${n}`, ringRows, mine, { tcp: false, mpi: null }));
         process.stdout.write(`${blocks.join('\n')}\n`);
       }
     }

@@ -60,7 +60,13 @@ export class MpiBaseline {
     return new MpiBaseline(dir, exe, version);
   }
 
-  async run(n: number, sizes: number[], iters: number, warmup: number | 'auto', timeoutMs: number): Promise<MpiCell[]> {
+  /**
+   * One mpirun of the benchmark. `ringOnly`: Open MPI's own ring allreduce (tuned component,
+   * algorithm 4) instead of the algorithm it picks by size, for a same-algorithm comparison: at
+   * N = 4, 1 MiB its default (recursive doubling or Rabenseifner, 4 steps instead of 6) took
+   * 2.9-3.4 ms here and its ring 4.7-5.2 ms.
+   */
+  async run(n: number, sizes: number[], iters: number, warmup: number | 'auto', timeoutMs: number, ringOnly = false): Promise<MpiCell[]> {
     const args = [
       '--allow-run-as-root',
       '--oversubscribe',
@@ -75,6 +81,7 @@ export class MpiBaseline {
       '--mca',
       'oob_tcp_if_include',
       'lo',
+      ...(ringOnly ? ['--mca', 'coll_tuned_use_dynamic_rules', '1', '--mca', 'coll_tuned_allreduce_algorithm', '4'] : []),
       '-np',
       String(n),
       this.exe,

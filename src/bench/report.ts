@@ -4,10 +4,10 @@
  */
 import { algbwMBps, busbwFactor, formatSize, median, minimum, theoryWireBytes } from './units.js';
 
-export type Impl = 'ws' | 'tcp' | 'mpi';
+export type Impl = 'ws' | 'tcp' | 'mpi' | 'mpi-ring';
 
 export interface BenchRecord {
-  /** ws = our WebSocket ring (RingPeer), tcp = raw net.Socket ring, mpi = MPI_Allreduce. */
+  /** ws = our WebSocket ring (RingPeer), tcp = raw net.Socket ring, mpi = MPI_Allreduce, mpi-ring = MPI_Allreduce forced to Open MPI's ring. */
   impl: Impl;
   N: number;
   bytes: number;
@@ -78,7 +78,7 @@ function ratio(a: number, b: number | undefined): string {
  * The main table for one (N, codec, mode, segment) of our ring, with the baselines' busbw and our
  * ratio to them on the same row.
  */
-export function formatTable(title: string, rows: BenchRecord[], all: BenchRecord[], withBaselines: { tcp: boolean; mpi: string | null }): string {
+export function formatTable(title: string, rows: BenchRecord[], all: BenchRecord[], withBaselines: { tcp: boolean; mpi: string | null; mpiRing?: boolean }): string {
   const lines: string[] = [];
   lines.push(`#`);
   lines.push(`# ${title}`);
@@ -95,6 +95,10 @@ export function formatTable(title: string, rows: BenchRecord[], all: BenchRecord
   if (withBaselines.mpi) {
     head1 += ' |  mpi busbw  ours/mpi';
     head2 += ' |     (GB/s)          ';
+  }
+  if (withBaselines.mpiRing) {
+    head1 += ' | ring busbw ours/ring';
+    head2 += ' | (MPI, GB/s)         ';
   }
   lines.push(head1, head2);
   for (const r of rows) {
@@ -119,6 +123,10 @@ export function formatTable(title: string, rows: BenchRecord[], all: BenchRecord
     }
     if (withBaselines.mpi) {
       const m = baselineFor(all, 'mpi', r);
+      line += ` | ${(m ? gb(m.busbw_MBps) : '-').padStart(10)}  ${ratio(r.busbw_MBps, m?.busbw_MBps).padStart(8)}`;
+    }
+    if (withBaselines.mpiRing) {
+      const m = baselineFor(all, 'mpi-ring', r);
       line += ` | ${(m ? gb(m.busbw_MBps) : '-').padStart(10)}  ${ratio(r.busbw_MBps, m?.busbw_MBps).padStart(8)}`;
     }
     lines.push(line);
@@ -154,27 +162,24 @@ export function formatComparison(records: BenchRecord[]): string {
   if (!ours.length) return '';
   const rounds = Math.max(...ours.map((r) => r.round_medians_us.length));
   const spread = rounds > 1;
-  const title = `# Summary: dense busbw (GB/s), ours = WebSocket ring${spread ? `; ${rounds} interleaved rounds, pooled (range = lowest-highest per-round ratio)` : ''}`;
-  const head = `#    N        size      ours       tcp  ours/tcp${spread ? '      range' : ''}       mpi  ours/mpi${spread ? '      range' : ''}   segment`;
+  // tcp and mpi always have columns ('-' when absent); Open MPI's ring only when it ran.
+  const baselines: { impl: Impl; name: string }[] = [
+    { impl: 'tcp', name: 'tcp' },
+    { impl: 'mpi', name: 'mpi' },
+    ...(records.some((r) => r.impl === 'mpi-ring') ? [{ impl: 'mpi-ring' as const, name: 'ring' }] : []),
+  ];
+  const title = `# Summary: dense busbw (GB/s), ours = WebSocket ring${baselines.length > 2 ? ', ring = MPI_Allreduce with Open MPI\'s ring algorithm' : ''}${spread ? `; ${rounds} interleaved rounds, pooled (range = lowest-highest per-round ratio)` : ''}`;
+  const head = `#    N        size      ours${baselines.map((b) => `${b.name.padStart(10)}${`ours/${b.name}`.padStart(10)}${spread ? '      range' : ''}`).join('')}   segment`;
   const lines = ['#', title, head];
   for (const r of ours) {
-    const t = baselineFor(records, 'tcp', r);
-    const m = baselineFor(records, 'mpi', r);
-    lines.push(
-      ' ' +
-        [
-          String(r.N).padStart(5),
-          formatSize(r.bytes).padStart(11),
-          gb(r.busbw_MBps).padStart(9),
-          (t ? gb(t.busbw_MBps) : '-').padStart(9),
-          ratio(r.busbw_MBps, t?.busbw_MBps).padStart(9),
-          ...(spread ? [roundRatioRange(r, t).padStart(10)] : []),
-          (m ? gb(m.busbw_MBps) : '-').padStart(9),
-          ratio(r.busbw_MBps, m?.busbw_MBps).padStart(9),
-          ...(spread ? [roundRatioRange(r, m).padStart(10)] : []),
-          (r.segmentBytes ? formatSize(r.segmentBytes) : '-').padStart(9),
-        ].join(' '),
-    );
+    const cells = [String(r.N).padStart(5), formatSize(r.bytes).padStart(11), gb(r.busbw_MBps).padStart(9)];
+    for (const b of baselines) {
+      const x = baselineFor(records, b.impl, r);
+      cells.push((x ? gb(x.busbw_MBps) : '-').padStart(9), ratio(r.busbw_MBps, x?.busbw_MBps).padStart(9));
+      if (spread) cells.push(roundRatioRange(r, x).padStart(10));
+    }
+    cells.push((r.segmentBytes ? formatSize(r.segmentBytes) : '-').padStart(9));
+    lines.push(' ' + cells.join(' '));
   }
   return lines.join('\n');
 }

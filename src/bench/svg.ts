@@ -1,14 +1,14 @@
 /**
  * busbw vs vector size as a hand-written SVG (no dependency): log2 x axis, one line per ring
  * size N (colour) and implementation (solid = our WebSocket ring, dashed = raw TCP ring,
- * dotted = MPI).
+ * dotted = MPI, dash-dotted = MPI forced to its ring algorithm).
  */
 import type { BenchRecord } from './report.js';
 import { formatSize } from './units.js';
 
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
-const DASH: Record<string, string> = { ws: '', tcp: '7 4', mpi: '2 3' };
-const IMPL_NAME: Record<string, string> = { ws: 'ringtrain (ws)', tcp: 'raw TCP ring', mpi: 'MPI' };
+const DASH: Record<string, string> = { ws: '', tcp: '7 4', mpi: '2 3', 'mpi-ring': '2 3 7 3' };
+const IMPL_NAME: Record<string, string> = { ws: 'ringtrain (ws)', tcp: 'raw TCP ring', mpi: 'MPI', 'mpi-ring': 'MPI ring' };
 
 export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -22,7 +22,7 @@ export function renderSvg(records: BenchRecord[], title: string): string {
   const ph = H - m.t - m.b;
   const series = new Map<string, BenchRecord[]>();
   for (const r of records) {
-    const seg = r.impl !== 'mpi' && r.segmentBytes && new Set(records.filter((x) => x.impl === r.impl).map((x) => x.segmentBytes)).size > 1 ? ` seg ${formatSize(r.segmentBytes)}` : '';
+    const seg = r.impl !== 'mpi' && r.impl !== 'mpi-ring' && r.segmentBytes && new Set(records.filter((x) => x.impl === r.impl).map((x) => x.segmentBytes)).size > 1 ? ` seg ${formatSize(r.segmentBytes)}` : '';
     const codec = r.impl === 'ws' && r.codec !== 'dense' ? ` ${r.codec}/${r.mode}` : '';
     const key = `${r.impl}|${r.N}|${codec}${seg}`;
     const list = series.get(key) ?? [];
@@ -61,7 +61,7 @@ export function renderSvg(records: BenchRecord[], title: string): string {
   let li = 0;
   const order = (key: string) => {
     const [impl, n] = key.split('|');
-    return ['ws', 'tcp', 'mpi'].indexOf(impl) * 1000 + Number(n);
+    return ['ws', 'tcp', 'mpi', 'mpi-ring'].indexOf(impl) * 1000 + Number(n);
   };
   for (const [key, pts] of [...series.entries()].sort((a, b) => order(a[0]) - order(b[0]) || a[0].localeCompare(b[0]))) {
     const [impl, nText, extra] = key.split('|');

@@ -6,7 +6,7 @@ import { runBenchCommand } from '../../src/bench/cli.js';
 import { parseSize, parseSizeList, formatSize, busbwFactor, median } from '../../src/bench/units.js';
 import { fillExpected, fillInput, countWrong } from '../../src/bench/pattern.js';
 import { parseMpiOutput } from '../../src/bench/mpi.js';
-import { makeRecord, roundRatioRange } from '../../src/bench/report.js';
+import { formatComparison, makeRecord, roundRatioRange } from '../../src/bench/report.js';
 import { CellPool } from '../../src/bench/pool.js';
 import { parseWarmup, warmupSamples } from '../../src/bench/job.js';
 import { renderSvg } from '../../src/bench/svg.js';
@@ -157,6 +157,20 @@ describe('bench helpers', () => {
     expect(parseWarmup('auto')).toBe('auto');
     expect(parseWarmup('12')).toBe(12);
     expect(parseWarmup('-1')).toBeNull();
+  });
+
+  it('the summary adds a column for MPI forced to its ring only when that baseline ran', () => {
+    const base = { N: 4, bytes: 1 << 20, codec: 'dense', mode: 'requantize', segmentBytes: null };
+    const ours = makeRecord({ ...base, impl: 'ws', segmentBytes: 1 << 19 }, [1000], 0, null);
+    const mpi = makeRecord({ ...base, impl: 'mpi' }, [500], 0, null);
+    const ring = makeRecord({ ...base, impl: 'mpi-ring' }, [2000], 0, null);
+    const without = formatComparison([ours, mpi]);
+    expect(without).not.toMatch(/ours\/ring/);
+    const withRing = formatComparison([ours, mpi, ring]);
+    const [head, row] = withRing.split('\n').slice(-2);
+    expect(head).toMatch(/ours\/mpi\s+ring\s+ours\/ring\s+segment/);
+    // Columns: N, size, ours, tcp, ours/tcp, mpi, ours/mpi, ring, ours/ring, segment.
+    expect(row.trim().split(/\s+/)).toEqual(['4', '1MiB', '1.57', '-', '-', '3.15', '0.50', '0.79', '2.00', '512KiB']);
   });
 
   it('the input pattern sums exactly, and countWrong finds every difference', () => {
