@@ -37,7 +37,7 @@
  */
 import { HOST_LE } from './bytes.js';
 import { arenaOf, type RingArena } from './simd.js';
-import { compileWasm, simdWasmApi, uleb, wasmName, wasmSection, wasmVec, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+import { compileWasm, simdWasmApi, growMemoryTo, uleb, wasmName, wasmSection, wasmVec, type WasmApi, type WasmMemory } from './wasm-bytes.js';
 import {
   simd, get, set, mem, zero, bump, loopWhile, locals, END, F32, F32X4_ADD, F32X4_GE, F32X4_SPLAT,
   F32X4_SUB, F64X2_ADD, F64X2_PROMOTE_LOW_F32X4, I16X8_NARROW_I32X4_S, I32, I32X4_EQ, I32X4_SPLAT,
@@ -141,9 +141,7 @@ export class OneBitKernel {
     if (values <= this.capacity) return;
     const cap = roundUp(values, 32);
     const need = VALUES + 8 * cap + cap / 8;
-    const have = this.memory.buffer.byteLength;
-    if (need > have) this.memory.grow(Math.ceil((need - have) / WASM_PAGE));
-    const buf = this.memory.buffer;
+    const buf = growMemoryTo(this.memory, need);
     this.f32 = new Float32Array(buf);
     this.f64 = new Float64Array(buf);
     this.i32 = new Int32Array(buf);

@@ -38,7 +38,7 @@
  * the longest segment seen (2.6 MiB for a 128K-value ring segment) and is kept.
  */
 import { HOST_LE } from './bytes.js';
-import { compileWasm, simdWasmApi, uleb, wasmName, wasmSection, wasmVec, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+import { compileWasm, simdWasmApi, growMemoryTo, uleb, wasmName, wasmSection, wasmVec, type WasmApi, type WasmMemory } from './wasm-bytes.js';
 import {
   simd, get, set, tee, i32c, i64c, f64c, mem, v128c, zero, bump, loopWhile, locals, BLOCK, BR,
   BR_IF, END, F32X4_ADD, F32X4_DEMOTE_F64X2_ZERO, F32X4_LT, F32X4_REPLACE_LANE, F32X4_SPLAT,
@@ -153,9 +153,7 @@ export class StochasticKernel {
     this.bAt = this.cAt + 4 * cap;
     this.tAt = this.bAt + 8 * cap + 64;
     const need = this.tAt + 4 * tableEntries + 64;
-    const have = this.memory.buffer.byteLength;
-    if (need > have) this.memory.grow(Math.ceil((need - have) / WASM_PAGE));
-    const buf = this.memory.buffer;
+    const buf = growMemoryTo(this.memory, need);
     this.f32 = new Float32Array(buf);
     this.u32 = new Uint32Array(buf);
     this.i32 = new Int32Array(buf);

@@ -59,6 +59,13 @@ export interface WasmApi {
 
 export const WASM_PAGE = 65536;
 
+/** Grows `memory` to at least `bytes` (whole pages) and returns its buffer, which growing replaces. */
+export function growMemoryTo(memory: WasmMemory, bytes: number): ArrayBuffer {
+  const have = memory.buffer.byteLength;
+  if (bytes > have) memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
+  return memory.buffer;
+}
+
 let api: WasmApi | null | undefined;
 /**
  * The WebAssembly API for the SIMD kernels, or null when the runtime has none or
