@@ -37,7 +37,7 @@
  */
 import { HOST_LE } from './bytes.js';
 import { arenaOf, type RingArena } from './simd.js';
-import { compileWasm, simdWasmApi, growMemoryTo, uleb, wasmName, wasmSection, wasmVec, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+import { compileWasm, simdWasmApi, growMemoryTo, lazyKernel, uleb, wasmName, wasmSection, wasmVec, type WasmApi, type WasmMemory } from './wasm-bytes.js';
 import {
   simd, get, set, mem, zero, bump, loopWhile, locals, END, F32, F32X4_ADD, F32X4_GE, F32X4_SPLAT,
   F32X4_SUB, F64X2_ADD, F64X2_PROMOTE_LOW_F32X4, I16X8_NARROW_I32X4_S, I32, I32X4_EQ, I32X4_SPLAT,
@@ -587,25 +587,15 @@ function oneBitModule(): object | null {
   return compiled;
 }
 
-let kernel: OneBitKernel | null | undefined;
-
 /**
  * The 1-bit kernel, or null when WebAssembly SIMD is unavailable (or RINGTRAIN_NO_SIMD is set,
  * read once). One per thread: calls are synchronous, so codecs can share it.
  */
-export function oneBitKernel(): OneBitKernel | null {
-  if (kernel !== undefined) return kernel;
-  kernel = null;
+export const oneBitKernel = lazyKernel((): OneBitKernel | null => {
   const wasm = wasmApi();
   const module = oneBitModule();
-  if (!wasm || !module) return kernel;
-  try {
-    kernel = new OneBitKernel(wasm, module);
-  } catch {
-    kernel = null;
-  }
-  return kernel;
-}
+  return wasm && module ? new OneBitKernel(wasm, module) : null;
+});
 
 /** Arena → its in-place kernel (null: could not be instantiated, use the copying kernel). */
 const arenaKernels = new WeakMap<RingArena, OneBitArenaKernel | null>();

@@ -38,7 +38,7 @@
  * the longest segment seen (2.6 MiB for a 128K-value ring segment) and is kept.
  */
 import { HOST_LE } from './bytes.js';
-import { compileWasm, simdWasmApi, growMemoryTo, uleb, wasmName, wasmSection, wasmVec, type WasmApi, type WasmMemory } from './wasm-bytes.js';
+import { compileWasm, simdWasmApi, growMemoryTo, lazyKernel, uleb, wasmName, wasmSection, wasmVec, type WasmApi, type WasmMemory } from './wasm-bytes.js';
 import {
   simd, get, set, tee, i32c, i64c, f64c, mem, v128c, zero, bump, loopWhile, locals, BLOCK, BR,
   BR_IF, END, F32X4_ADD, F32X4_DEMOTE_F64X2_ZERO, F32X4_LT, F32X4_REPLACE_LANE, F32X4_SPLAT,
@@ -206,26 +206,15 @@ function wasmApi(): WasmApi | null {
   return HOST_LE ? simdWasmApi() : null;
 }
 
-let compiled: object | null | undefined;
-let kernel: StochasticKernel | null | undefined;
-
 /**
  * The stochastic kernel, or null when WebAssembly SIMD is unavailable (or RINGTRAIN_NO_SIMD is
  * set, read once). One per thread: calls are synchronous, so codecs can share it.
  */
-export function stochasticKernel(): StochasticKernel | null {
-  if (kernel !== undefined) return kernel;
-  kernel = null;
+export const stochasticKernel = lazyKernel((): StochasticKernel | null => {
   const wasm = wasmApi();
-  if (compiled === undefined) compiled = compileWasm(wasm, stochasticModuleBytes);
-  if (!wasm || !compiled) return kernel;
-  try {
-    kernel = new StochasticKernel(wasm, compiled);
-  } catch {
-    kernel = null;
-  }
-  return kernel;
-}
+  const compiled = compileWasm(wasm, stochasticModuleBytes);
+  return wasm && compiled ? new StochasticKernel(wasm, compiled) : null;
+});
 
 // ---- The module, per the WebAssembly binary format (builders: wasm-ops.ts) ----
 

@@ -59,6 +59,24 @@ export interface WasmApi {
 
 export const WASM_PAGE = 65536;
 
+/**
+ * A kernel made on first use and kept: `make` returns null when it cannot be built (no
+ * WebAssembly SIMD, RINGTRAIN_NO_SIMD), and a throw while instantiating counts as null too.
+ */
+export function lazyKernel<T>(make: () => T | null): () => T | null {
+  let kernel: T | null | undefined;
+  return () => {
+    if (kernel === undefined) {
+      try {
+        kernel = make();
+      } catch {
+        kernel = null;
+      }
+    }
+    return kernel;
+  };
+}
+
 /** Grows `memory` to at least `bytes` (whole pages) and returns its buffer, which growing replaces. */
 export function growMemoryTo(memory: WasmMemory, bytes: number): ArrayBuffer {
   const have = memory.buffer.byteLength;
